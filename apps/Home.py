@@ -1,0 +1,17 @@
+"""The suite's demo app: ``streamlit run apps/Home.py`` (or ``./run.sh app``)."""
+
+from pathlib import Path
+import sys
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+st.set_page_config(page_title="suite: transfer learning", layout="wide")
+navigation = st.navigation([
+    st.Page(str(PAGES / "home.py"), title="Home", icon=":material/home:", default=True),
+    st.Page(str(PAGES / "backbones.py"), title="Backbones", icon=":material/hub:"),
+])
+navigation.run()

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: installs into .venv on first use, then
+#   ./run.sh app    serve the Streamlit demo on http://localhost:8501 (offline)
+#   ./run.sh test   run the test suite
+# Extra arguments go to streamlit or pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${SUITE_VENV:-.venv}"
+PY="${PYTHON:-python3}"
+
+ensure_env() {
+    local stamp="$VENV/.suite-installed"
+    local want
+    want="$(cat pyproject.toml | sha256sum | cut -c1-16)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    echo "[suite] installing into $VENV (first run only; a few minutes)..." >&2
+    [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 \
+        | grep -v "is ignored: it is neither a file nor a directory" >&2 || true
+    "$VENV/bin/python" -c "import suite, torch, timm, monai, streamlit" \
+        || { echo "[suite] install failed" >&2; exit 1; }
+    echo "$want" > "$stamp"
+}
+
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+    app)
+        ensure_env
+        export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
+        exec "$VENV/bin/streamlit" run apps/Home.py --server.headless true \
+            --server.address "${SUITE_ADDRESS:-localhost}" --server.port "${SUITE_PORT:-8501}" "$@"
+        ;;
+    test)
+        ensure_env
+        export HF_HUB_OFFLINE=1
+        exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    *)
+        echo "usage: ./run.sh app | test   (installs into $VENV on first use)" >&2
+        exit 2
+        ;;
+esac

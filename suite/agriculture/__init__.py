@@ -1,0 +1,1 @@
+"""The agriculture vertical (being built; see the project's issues). Builds on suite.core only."""

@@ -1,0 +1,34 @@
+"""The shared core: model hub, Solution bundles (and, as they land, strategies, trainer, data,
+evaluation, adaptation, export).
+
+Public names load lazily, so ``import suite.core`` stays cheap until a model is built.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "create_model": "hub", "list_models": "hub", "parse_spec": "hub", "register_source": "hub",
+    "sources": "hub", "Spec": "hub", "ModelInfo": "hub",
+    "TransferModel": "model", "Backbone": "model",
+    "Preprocess": "preprocess",
+    "Solution": "solution", "is_solution_dir": "solution",
+    "SuiteError": "errors", "OfflineError": "errors", "UnsafeFileError": "errors",
+    "load_state_dict": "weights", "save_state_dict": "weights",
+    "read_image": "io",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

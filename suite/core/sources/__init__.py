@@ -1,0 +1,1 @@
+"""Backbone sources; each module registers one prefix with :func:`suite.core.hub.register_source`."""

@@ -1,0 +1,107 @@
+"""Solution directories: bit-exact round trip, small files, no pickle, predict one or many."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from suite.core import Solution, SuiteError, create_model
+
+
+def _perturb(model, scale=0.05):
+    """Simulate fine-tuning: change the head and the last backbone group."""
+    with torch.no_grad():
+        for name in model.group_names()[-2] + model.group_names()[-1]:
+            param = dict(model.named_parameters())[name]
+            param.add_(scale * torch.randn_like(param))
+    return model
+
+
+def _assert_same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+@pytest.mark.parametrize("spec,in_chans,labels,task", [
+    ("embedded:efficientnet_lite0", 1, ["normal", "pneumonia"], "multiclass"),
+    ("embedded:efficientnet_lite0", 3, ["a", "b", "c", "d"], "multilabel"),
+    ("timm:resnet18", 3, ["x", "y"], "multiclass"),
+])
+def test_image_round_trip_is_bit_exact(tmp_path, chelsea, spec, in_chans, labels, task):
+    pretrained = spec.startswith("embedded")
+    model = _perturb(create_model(spec, num_classes=len(labels), in_chans=in_chans, pretrained=pretrained, task=task))
+    solution = Solution(model, labels, metrics={"accuracy": 0.5}, name="t")
+    solution.save(tmp_path)
+    loaded = Solution.load(tmp_path)
+    _assert_same_state(solution.model, loaded.model)
+    assert loaded.labels == labels and loaded.task == task
+    assert loaded.preprocess == solution.preprocess
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["preprocess"]["input_size"][0] == in_chans
+    if pretrained:  # only what differs from the embedded backbone is stored
+        assert cfg["weights"]["base"] == "pretrained" and cfg["weights"]["base_keys"] > 0
+        full_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        assert (tmp_path / "model.safetensors").stat().st_size < 0.4 * full_bytes
+    a, b = solution.predict([chelsea, chelsea]), loaded.predict(chelsea)
+    np.testing.assert_allclose(list(a[0]["probs"].values()), list(b["probs"].values()), atol=1e-5)
+    if task == "multilabel":
+        assert set(b) >= {"labels", "probs"} and all(lab in labels for lab in b["labels"])
+
+
+def test_text_round_trip_and_batch(tmp_path):
+    model = _perturb(create_model("embedded:minilm_l6", num_classes=3))
+    solution = Solution(model, ["negative", "neutral", "positive"])
+    solution.save(tmp_path)
+    assert (tmp_path / "tokenizer").is_dir()
+    assert (tmp_path / "model.safetensors").stat().st_size < 10_000_000  # not the 90 MB encoder
+    loaded = Solution.load(tmp_path)
+    _assert_same_state(solution.model, loaded.model)
+    texts = ["Operating profit rose to EUR 13.1 mn.", "The company cut 500 jobs."]
+    np.testing.assert_allclose(solution.predict_proba(texts), loaded.predict_proba(texts), atol=1e-6)
+
+
+def test_solution_dir_is_a_model_spec(tmp_path):
+    model = _perturb(create_model("embedded:efficientnet_lite0", num_classes=2))
+    Solution(model, ["a", "b"]).save(tmp_path)
+    again = create_model(str(tmp_path))
+    _assert_same_state(model, again)
+    assert create_model(str(tmp_path), num_classes=5).num_classes == 5
+
+
+def test_changed_base_weights_are_detected(tmp_path):
+    model = _perturb(create_model("embedded:efficientnet_lite0", num_classes=2))
+    Solution(model, ["a", "b"]).save(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["weights"]["base_fingerprint"] = "0" * 16
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(SuiteError, match="differs"):
+        Solution.load(tmp_path)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda d: None, "not a Solution directory"),
+    (lambda d: (d / "config.json").write_text("{not json"), "not a Solution directory"),
+    (lambda d: (d / "config.json").write_text('{"format": "other"}'), "not a Solution directory"),
+])
+def test_not_a_solution(tmp_path, make, match):
+    make(tmp_path)
+    with pytest.raises(SuiteError, match=match):
+        Solution.load(tmp_path)
+
+
+def test_corrupt_weights_file_is_reported(tmp_path):
+    model = create_model("embedded:efficientnet_lite0", num_classes=2)
+    Solution(model, ["a", "b"]).save(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 100)
+    with pytest.raises(SuiteError, match="model.safetensors"):
+        Solution.load(tmp_path)
+
+
+def test_labels_must_match_outputs():
+    with pytest.raises(SuiteError, match="3 labels"):
+        Solution(create_model("embedded:efficientnet_lite0", num_classes=2), ["a", "b", "c"])
