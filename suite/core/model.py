@@ -78,8 +78,9 @@ class TransferModel(nn.Module):
         """Logits ``(B, num_classes)`` from pooled features."""
         return self.head(features)
 
-    def forward(self, x):
-        return self.forward_head(self.forward_features(x))
+    def forward(self, x, features: bool = False):
+        """Logits from inputs, or from pooled features when ``features=True`` (cached features)."""
+        return self.forward_head(x if features else self.forward_features(x))
 
     def reset_classifier(self, num_classes: int, dropout: float | None = None) -> None:
         """Replace the head with a freshly initialised one for ``num_classes`` outputs."""
@@ -93,6 +94,18 @@ class TransferModel(nn.Module):
         """Parameter names grouped from input to output; the head is the last group."""
         head = ["head." + n for n, _ in self.head.named_parameters()]
         return [*self._backbone_groups, *([head] if head else [])]
+
+    def refresh_groups(self) -> None:
+        """Re-derive backbone groups after wrapping layers (adapters keep their layer's group)."""
+        import re
+
+        where = {n: i for i, g in enumerate(self._backbone_groups) for n in g}
+        regrouped: list[list[str]] = [[] for _ in self._backbone_groups]
+        for name, _ in self.backbone.named_parameters():
+            key = "backbone." + name.replace("base_model.model.", "").replace(".base_layer.", ".")
+            key = re.sub(r"\.lora_\w+\.\w+\.weight$", ".weight", key)
+            regrouped[where.get(key, len(regrouped) - 1)].append("backbone." + name)
+        self._backbone_groups = [g for g in regrouped if g]
 
     def param_groups(self) -> list[list[nn.Parameter]]:
         """Parameters grouped from input to output (what ``freeze_to`` and layer-wise LR use)."""

@@ -1,0 +1,282 @@
+"""Training augmentations (PIL -> PIL presets on albumentations) and corruptions for robustness reports.
+
+An augmentation runs in front of the model's ``Preprocess.image_transform()``; it keeps the
+image mode (``L`` stays ``L``) and, with ``size``, returns ``size x size`` images.
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from typing import Callable
+
+import numpy as np
+
+from ..errors import SuiteError
+
+PRESETS = {"none", "light", "standard", "medical", "field"}
+CLUTTER_PROBABILITY = 0.3  # "field": chance of replacing a plain background by texture
+# soil, dry grass, grass, stone, sand, bark: colours for the random background texture
+CLUTTER_COLOURS = np.array([(62, 46, 30), (140, 128, 80), (68, 104, 42), (96, 96, 90), (176, 160, 130), (88, 64, 44)],
+                           dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------- background clutter
+
+
+def _texture(height: int, width: int, rng) -> np.ndarray:
+    """A random natural-looking RGB texture: multi-scale smooth noise between two earthy colours."""
+    import cv2
+
+    mix = np.zeros((height, width), np.float32)
+    for cell, weight in ((48, 0.5), (12, 0.3), (3, 0.2)):
+        coarse = rng.random((height // cell + 2, width // cell + 2)).astype(np.float32)
+        mix += weight * cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    mix = np.clip((mix - mix.min()) / (np.ptp(mix) + 1e-6), 0, 1)[..., None]
+    low, high = CLUTTER_COLOURS[rng.choice(len(CLUTTER_COLOURS), 2, replace=False)]
+    return low * (1 - mix) + high * mix
+
+
+def _background_mask(rgb: np.ndarray, tolerance: float = 40) -> np.ndarray:
+    """Pixels close to the median border colour and connected to the border (a plain backdrop)."""
+    import cv2
+
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.float32)
+    distance = np.abs(rgb.astype(np.float32) - np.median(border, axis=0)).max(axis=-1)
+    _, components = cv2.connectedComponents((distance < tolerance).astype(np.uint8), connectivity=4)
+    edge = np.concatenate([components[0], components[-1], components[:, 0], components[:, -1]])
+    return np.isin(components, np.unique(edge[edge > 0]))
+
+
+def add_background_clutter(rgb: np.ndarray, rng) -> np.ndarray:
+    """``rgb`` with its plain background (10-90% of the image) replaced by a random texture."""
+    import cv2
+
+    mask = _background_mask(rgb)
+    if not 0.1 <= mask.mean() <= 0.9:
+        return rgb
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigmaX=1.5)[..., None]
+    texture = _texture(*rgb.shape[:2], rng)
+    return np.clip(rgb * (1 - soft) + texture * soft, 0, 255).round().astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- presets
+
+
+def _preset_transforms(preset: str, side: int) -> list:
+    """The albumentations steps of a preset for ``side``-pixel images (after any resizing)."""
+    import albumentations as A
+    import cv2
+
+    def affine(shift: float, scale: float, degrees: float, p: float):
+        return A.Affine(translate_percent=(-shift, shift), scale=(1 - scale, 1 + scale), rotate=(-degrees, degrees),
+                        border_mode=cv2.BORDER_REFLECT_101, p=p)
+
+    if preset == "none":
+        return []
+    if preset == "light":
+        return [A.HorizontalFlip(p=0.5), affine(0.05, 0.05, 10, p=0.5),
+                A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=0.1, p=0.3)]
+    if preset == "standard":
+        return [A.HorizontalFlip(p=0.5), affine(0.1, 0.15, 15, p=0.6),
+                A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.03, p=0.5),
+                A.GaussianBlur(sigma_limit=(0.2, 1.2), p=0.1)]
+    if preset == "medical":
+        return [affine(0.05, 0.1, 10, p=0.7),
+                A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=0.1, p=0.5)]
+    return [  # field photos: hand-held camera, sun, shadows, cheap sensors and compression
+        A.HorizontalFlip(p=0.5),
+        affine(0.05, 0.15, 20, p=0.5),
+        A.Perspective(scale=(0.02, 0.08), border_mode=cv2.BORDER_REFLECT_101, p=0.3),
+        A.HueSaturationValue(hue_shift_limit=8, sat_shift_limit=20, val_shift_limit=10, p=0.4),
+        A.RandomBrightnessContrast(brightness_limit=0.15, contrast_limit=0.15, p=0.4),
+        A.RandomShadow(shadow_roi=(0, 0, 1, 1), num_shadows_limit=(1, 2), shadow_intensity_range=(0.2, 0.5),
+                       p=0.3),
+        A.RandomSunFlare(flare_roi=(0, 0, 1, 0.5), src_radius=max(8, side // 4), num_flare_circles_range=(2, 5),
+                         p=0.15),
+        A.OneOf([A.MotionBlur(blur_limit=(3, 7)), A.Defocus(radius=(1, 3), alias_blur=(0.1, 0.3)),
+                 A.GaussianBlur(sigma_limit=(0.5, 1.5))], p=0.3),
+        A.ImageCompression(quality_range=(40, 90), p=0.3),
+    ]
+
+
+class Augmentation:
+    """A PIL -> PIL training augmentation; build it with :func:`augmentation`.
+
+    Random state comes from ``seed``; inside a DataLoader worker it is re-derived from the
+    worker's torch seed so workers (and epochs) do not repeat each other.
+    """
+
+    def __init__(self, preset: str, size: int | None, seed: int | None):
+        self.preset, self.size, self.seed = preset, size, seed
+        self._pipelines: dict[tuple[int, int], Callable] = {}
+        self._rng = np.random.default_rng(seed)
+        self._worker_seed: int | None = None
+
+    def __repr__(self) -> str:
+        return f"augmentation({self.preset!r}, size={self.size})"
+
+    def _follow_worker_seed(self) -> None:
+        torch = sys.modules.get("torch")
+        info = torch.utils.data.get_worker_info() if torch is not None else None
+        if info is None or info.seed == self._worker_seed:
+            return
+        self._worker_seed = info.seed
+        seed = int(np.random.SeedSequence([self.seed or 0, info.seed]).generate_state(1)[0])
+        self._rng = np.random.default_rng(seed)
+        for pipeline in self._pipelines.values():
+            pipeline.set_random_seed(seed)
+
+    def _pipeline(self, height: int, width: int):
+        import albumentations as A
+
+        out = (self.size, self.size) if self.size else (height, width)
+        if out not in self._pipelines:
+            resize = [A.Resize(*out, area_for_downscale="image")] if self.size else []
+            steps = _preset_transforms(self.preset, min(out))
+            self._pipelines[out] = A.Compose(resize + steps, seed=int(self._rng.integers(2**31)))
+        return self._pipelines[out]
+
+    def __call__(self, img):
+        from PIL import Image
+
+        if self.preset == "none" and (self.size is None or img.size == (self.size, self.size)):
+            return img
+        self._follow_worker_seed()
+        mode = img.mode if img.mode in ("L", "RGB") else "RGB"
+        rgb = np.asarray(img.convert("RGB"))
+        if self.preset == "field" and self._rng.random() < CLUTTER_PROBABILITY:
+            rgb = add_background_clutter(rgb, self._rng)
+        out = self._pipeline(*rgb.shape[:2])(image=rgb)["image"]
+        return Image.fromarray(out).convert(mode)
+
+
+def augmentation(preset: str, size: int | None = None, seed: int | None = None) -> Augmentation:
+    """A PIL -> PIL augmentation preset: ``none``, ``light``, ``standard``, ``medical`` (no colour
+    changes or flips: small shifts/rotations/scaling, brightness/contrast) or ``field`` (shadows,
+    glare, blur, perspective, JPEG, colour shifts, background clutter)."""
+    if preset not in PRESETS:
+        raise SuiteError(f"unknown augmentation preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if size is not None and (not isinstance(size, int) or size < 8):
+        raise SuiteError(f"augmentation size must be an integer of at least 8 pixels, got {size!r}")
+    return Augmentation(preset, size, seed)
+
+
+# ----------------------------------------------------------------------------- corruptions
+
+
+def _blur(img, severity, rng):
+    """Gaussian blur with ImageNet-C's sigmas, scaled from 224 pixels to the image's size."""
+    import cv2
+
+    sigma = (1, 2, 3, 4, 6)[severity - 1] * min(img.size) / 224
+    return _from_array(cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), sigmaX=sigma))
+
+
+def _jpeg(img, severity, rng):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG", quality=(25, 18, 15, 10, 7)[severity - 1])
+    return Image.open(buffer).convert("RGB")
+
+
+def _noise(img, severity, rng):
+    sigma = (0.08, 0.12, 0.18, 0.26, 0.38)[severity - 1] * 255
+    return _from_array(np.asarray(img, np.float32) + rng.normal(0, sigma, (img.height, img.width, 3)))
+
+
+def _brightness(img, severity, rng):
+    from PIL import Image
+
+    hsv = np.asarray(img.convert("HSV"), np.float32)
+    hsv[..., 2] += (0.1, 0.2, 0.3, 0.4, 0.5)[severity - 1] * 255
+    return Image.fromarray(np.clip(hsv, 0, 255).astype(np.uint8), "HSV").convert("RGB")
+
+
+def _contrast(img, severity, rng):
+    arr = np.asarray(img, np.float32)
+    mean = arr.mean(axis=(0, 1), keepdims=True)
+    return _from_array((arr - mean) * (0.4, 0.3, 0.2, 0.1, 0.05)[severity - 1] + mean)
+
+
+def _shadow(img, severity, rng):
+    """A soft-edged shadow over part of the image, cast along a random direction."""
+    import cv2
+
+    covered = (0.25, 0.35, 0.45, 0.5, 0.6)[severity - 1]
+    remaining_light = (0.8, 0.65, 0.5, 0.4, 0.3)[severity - 1]
+    angle = rng.uniform(0, 2 * np.pi)
+    y, x = np.mgrid[: img.height, : img.width]
+    projection = x * np.cos(angle) + y * np.sin(angle)
+    inside = (projection < np.quantile(projection, covered)).astype(np.float32)
+    soft = cv2.GaussianBlur(inside, (0, 0), sigmaX=max(1.0, min(img.size) / 50))[..., None]
+    return _from_array(np.asarray(img, np.float32) * (1 - soft * (1 - remaining_light)))
+
+
+def _glare(img, severity, rng):
+    """A bright, washed-out spot such as sun glare on a lens."""
+    radius = (0.15, 0.25, 0.35, 0.45, 0.55)[severity - 1] * np.hypot(img.width, img.height)
+    strength = (0.4, 0.55, 0.7, 0.8, 0.9)[severity - 1]
+    cy, cx = rng.uniform(0, img.height), rng.uniform(0, img.width)
+    y, x = np.mgrid[: img.height, : img.width]
+    light = strength * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / radius**2)[..., None]
+    arr = np.asarray(img, np.float32)
+    return _from_array(arr + (255 - arr) * light)
+
+
+def _perspective(img, severity, rng):
+    """A camera tilt: each corner moves inwards by up to a severity-dependent share of the size."""
+    from PIL import Image
+
+    w, h = img.size
+    shift = (0.04, 0.07, 0.1, 0.13, 0.16)[severity - 1]
+    corners = np.array([(0, 0), (w, 0), (w, h), (0, h)], dtype=np.float64)
+    inward = np.array([(1, 1), (-1, 1), (-1, -1), (1, -1)]) * rng.uniform(0.3, 1.0, (4, 2)) * shift * (w, h)
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(corners, corners + inward):  # output corner (x, y) samples input (u, v)
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        rhs += [u, v]
+    coefficients = np.linalg.solve(np.array(rows), np.array(rhs))
+    return img.transform(img.size, Image.Transform.PERSPECTIVE, tuple(coefficients), Image.Resampling.BILINEAR)
+
+
+def _from_array(arr: np.ndarray):
+    from PIL import Image
+
+    return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "RGB")
+
+
+CORRUPTIONS = {"blur": _blur, "jpeg": _jpeg, "noise": _noise, "brightness": _brightness, "contrast": _contrast,
+               "shadow": _shadow, "glare": _glare, "perspective": _perspective}
+
+
+class Corruption:
+    """A PIL -> PIL corruption; build it with :func:`corruption`."""
+
+    def __init__(self, name: str, severity: int, seed: int):
+        self.name, self.severity, self.seed = name, severity, seed
+
+    def __repr__(self) -> str:
+        return f"corruption({self.name!r}, {self.severity})"
+
+    def __call__(self, img):
+        mode = img.mode if img.mode in ("L", "RGB") else "RGB"
+        rgb = img.convert("RGB")
+        rng = np.random.default_rng([self.seed, zlib.crc32(rgb.tobytes())])
+        return CORRUPTIONS[self.name](rgb, self.severity, rng).convert(mode)
+
+
+def corruption(name: str, severity: int, seed: int = 0) -> Corruption:
+    """A PIL -> PIL corruption at ``severity`` 1 (mild) .. 5 (severe), for robustness reports.
+
+    Deterministic: the same image, seed and severity always give the same result (the random
+    parts, such as where a shadow falls, are drawn from ``seed`` and the image's pixels).
+    """
+    if name not in CORRUPTIONS:
+        raise SuiteError(f"unknown corruption {name!r}; choose one of {sorted(CORRUPTIONS)}")
+    if severity not in (1, 2, 3, 4, 5):
+        raise SuiteError(f"corruption severity must be an integer from 1 to 5, got {severity!r}")
+    return Corruption(name, severity, seed)

@@ -1,0 +1,108 @@
+"""Frozen-backbone features, computed once and cached in memory and on disk.
+
+The cache key covers the backbone (spec and a fingerprint of its weights), the preprocessing and
+the items, so a changed model or data set never reuses stale features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .weights import fingerprint, load_state_dict, save_state_dict
+
+_MEMORY: dict[str, torch.Tensor] = {}
+_MEMORY_LIMIT = 8
+
+
+def input_loader(model, data, batch_size: int, transform=None, shuffle=False, sampler=None,
+                 num_workers: int = 0, generator=None):
+    """A DataLoader of model inputs for ``data`` (images through ``transform`` or the eval
+    preprocessing, texts through the model's tokenizer)."""
+    from torch.utils.data import DataLoader
+
+    from .data import TorchDataset, text_collate
+
+    pre = model.preprocess
+    if pre.modality == "text":
+        dataset, collate = TorchDataset(data, None), text_collate(model.tokenizer, pre.max_length)
+    else:
+        dataset, collate = TorchDataset(data, transform or eval_transform(model)), None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      num_workers=num_workers, collate_fn=collate, generator=generator,
+                      persistent_workers=num_workers > 0)
+
+
+def eval_transform(model):
+    """The model's own preprocessing (resize, crop, normalise), no augmentation."""
+    pre = model.preprocess
+    if pre.modality == "image":
+        return pre.image_transform()
+    if pre.modality == "volume":
+        return lambda v: torch.as_tensor(np.asarray(v, dtype=np.float32)).unsqueeze(0) if np.ndim(v) == 3 \
+            else torch.as_tensor(np.asarray(v, dtype=np.float32))
+    raise ValueError(f"no tensor transform for {pre.modality}")
+
+
+def _items_digest(data) -> str:
+    h = hashlib.sha256()
+    for item in data.items:
+        if isinstance(item, (str, os.PathLike)) and data.modality != "text" and Path(item).exists():
+            st = Path(item).stat()
+            h.update(f"{item}|{st.st_size}|{st.st_mtime_ns}".encode())
+        elif isinstance(item, np.ndarray):
+            h.update(np.ascontiguousarray(item).tobytes())
+        else:
+            h.update(str(item).encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def cache_key(model, data) -> str:
+    """Identifies (backbone weights, preprocessing, items): equal keys mean equal features."""
+    parts = {"spec": model.spec, "weights": fingerprint(model.backbone.state_dict()),
+             "preprocess": model.preprocess.to_dict(), "items": _items_digest(data)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@torch.no_grad()
+def extract_features(model, data, batch_size: int = 64, cache_dir: str | os.PathLike | None = None,
+                     device: str | torch.device | None = None, num_workers: int = 0,
+                     progress: bool = False) -> torch.Tensor:
+    """Pooled backbone features ``(N, D)`` for every item of ``data`` (eval mode, no augmentation)."""
+    key = cache_key(model, data)
+    if key in _MEMORY:
+        return _MEMORY[key]
+    path = Path(cache_dir) / f"features-{key}.safetensors" if cache_dir else None
+    if path is not None and path.is_file():
+        feats = load_state_dict(path)["features"]
+    else:
+        device = torch.device(device) if device else next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        chunks = []
+        loader = input_loader(model, data, batch_size, num_workers=num_workers)
+        if progress:
+            from tqdm.auto import tqdm
+
+            loader = tqdm(loader, desc="features", leave=False)
+        for x, _ in loader:
+            x = {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
+            chunks.append(model.forward_features(x).float().cpu())
+        model.train(was_training)
+        feats = torch.cat(chunks) if chunks else torch.zeros(0, model.num_features)
+        if path is not None:
+            save_state_dict({"features": feats}, path, metadata={"spec": model.spec, "n": str(len(feats))})
+    if len(_MEMORY) >= _MEMORY_LIMIT:
+        _MEMORY.pop(next(iter(_MEMORY)))
+    _MEMORY[key] = feats
+    return feats
+
+
+def clear_memory_cache() -> None:
+    _MEMORY.clear()

@@ -1,0 +1,158 @@
+"""``finetune``: data in, a trustworthy Solution out (splits, leakage check, training, honest report).
+
+This is what ``suite train`` and the apps call; it only composes the pieces below it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .errors import SuiteError
+from .hub import create_model
+from .solution import Solution
+from .trainer import Trainer, TrainConfig, seed_everything
+
+
+@dataclass
+class FinetuneResult:
+    solution: Solution
+    report: dict
+    history: list[dict]
+    leakage: dict | None = None
+    baseline: dict | None = None
+    comparison: dict | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def _as_data(data, **kw):
+    from .data import LabeledData, load_data
+
+    if data is None or isinstance(data, LabeledData):
+        return data
+    return load_data(data, **kw)
+
+
+def infer_in_chans(data, sample: int = 8) -> int:
+    """1 when the first images are all grayscale (X-rays, MedMNIST), else 3."""
+    if data.modality != "image":
+        return 3
+    modes = {data.load(i).mode for i in range(min(sample, len(data)))}
+    return 1 if modes == {"L"} else 3
+
+
+def make_splits(data, val_data, test_data, val: float, test: float, seed: int):
+    """Train/val/test LabeledData: the given sets, or group-aware stratified splits of ``data``."""
+    from .data import split_indices
+
+    splits = split_indices(data.labels, val=0.0 if val_data is not None else val,
+                           test=0.0 if test_data is not None else test, groups=data.groups, seed=seed)
+    parts = {name: data.subset(idx) for name, idx in splits.items() if len(idx)}
+    if val_data is not None:
+        parts["val"] = val_data
+    if test_data is not None:
+        parts["test"] = test_data
+    return parts, splits
+
+
+def _check_classes(train, other, name: str) -> None:
+    if other is not None and list(other.classes) != list(train.classes):
+        raise SuiteError(f"{name} data has classes {other.classes}, training data {train.classes}: they must match")
+
+
+def evaluate_solution(solution: Solution, data, batch_size: int = 64, data_desc: str | None = None,
+                      n_bootstrap: int = 1000, seed: int = 0) -> tuple[dict, np.ndarray]:
+    """The evaluation report of ``solution`` on labelled ``data``, and its probabilities."""
+    from .evaluation import evaluate_predictions
+
+    trainer = Trainer(solution.model, TrainConfig(progress=False, eval_batch_size=batch_size))
+    logits = trainer.predict_logits(data)
+    probs = (logits.sigmoid() if solution.task == "multilabel" else logits.softmax(-1)).numpy()
+    desc = data_desc or f"{data.source} ({len(data)} items)"
+    result = evaluate_predictions(data.labels, probs, solution.labels, task=solution.task,
+                                  threshold=solution.threshold if solution.task != "multiclass" else None,
+                                  n_bootstrap=n_bootstrap, seed=seed, data_desc=desc)
+    return result, probs
+
+
+def _train_one(backbone, parts, config: TrainConfig, out: Path | None, in_chans, pretrained, task,
+               resume, callbacks):
+    seed_everything(config.seed)
+    train = parts["train"]
+    model = create_model(backbone, num_classes=len(train.classes), in_chans=in_chans, pretrained=pretrained,
+                         task=task)
+    trainer = Trainer(model, config, output_dir=out, callbacks=callbacks)
+    state = trainer.fit(train, parts.get("val"), resume=resume)
+    return trainer.model, state
+
+
+def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainConfig | None = None,
+             output_dir: str | os.PathLike | None = None, val_data=None, test_data=None, val: float = 0.15,
+             test: float = 0.15, in_chans: int | None = None, pretrained: bool = True, baseline: str | None = None,
+             resume: bool = False, check_leakage: bool = True, name: str | None = None,
+             callbacks: list[Callable] | None = None, data_options: dict[str, Any] | None = None) -> FinetuneResult:
+    """Fine-tune ``backbone`` on ``data`` (a path or LabeledData) and return the Solution with its report.
+
+    Without ``val_data``/``test_data`` the data is split (stratified, by group when it has groups).
+    The report is computed on the test split (else validation) and says so. ``baseline="scratch"``
+    also trains the same architecture from random weights (all layers, same epochs) and reports the
+    transfer gain, warning on negative transfer.
+    """
+    from .data import find_leakage
+    from .evaluation import compare_runs, format_comparison_md, write_report
+
+    config = config or TrainConfig()
+    data = _as_data(data, **(data_options or {}))
+    val_data, test_data = _as_data(val_data), _as_data(test_data)
+    for other, label in ((val_data, "validation"), (test_data, "test")):
+        _check_classes(data, other, label)
+    parts, splits = make_splits(data, val_data, test_data, val, test, config.seed)
+    out = Path(output_dir) if output_dir else None
+    leakage = find_leakage(data, splits) if check_leakage and len(splits) > 1 else None
+    if leakage and leakage.get("summary") and config.progress:
+        print(f"leakage check: {leakage['summary']}", flush=True)
+    in_chans = in_chans or infer_in_chans(data)
+    model, state = _train_one(backbone, parts, config, out / "train" if out else None, in_chans, pretrained,
+                              data.task, resume, callbacks)
+    eval_name = "test" if "test" in parts else "val"
+    eval_data = parts.get(eval_name)
+    recipe = {"backbone": backbone, "pretrained": pretrained, **asdict(config)}
+    solution = Solution(model, data.classes, recipe=recipe, name=name or Path(str(data.source or "solution")).name,
+                        description=f"Fine-tuned {backbone} on {data.source}.")
+    report, files, baseline_report, comparison = {}, {}, None, None
+    if eval_data is not None and len(eval_data):
+        desc = f"{eval_name} split of {data.source} ({len(eval_data)} items, never trained on)"
+        report, probs = evaluate_solution(solution, eval_data, data_desc=desc, seed=config.seed)
+        report["leakage"] = None if leakage is None else {k: leakage[k] for k in ("n_exact", "n_near", "summary")
+                                                         if k in leakage}
+        if baseline == "scratch":
+            scratch_cfg = replace(config, strategy="full", strategy_options={})
+            scratch_model, _ = _train_one(backbone, parts, scratch_cfg, out / "scratch" if out else None, in_chans,
+                                          False, data.task, False, None)
+            scratch = Solution(scratch_model, data.classes)
+            baseline_report, _ = evaluate_solution(scratch, eval_data, data_desc=desc, seed=config.seed)
+            comparison = compare_runs({"pretrained": report, "scratch": baseline_report}, metric="accuracy",
+                                      reference="scratch")
+            report["baseline_scratch"] = {"metrics": baseline_report["metrics"], "ci95": baseline_report["ci95"]}
+            report["transfer_comparison"] = comparison
+            report.setdefault("warnings", []).extend(comparison.get("warnings", []))
+        elif baseline:
+            raise SuiteError(f"unknown baseline {baseline!r}; the one baseline is 'scratch'")
+        solution.metrics = {"data": desc, **report["metrics"], "ci95": report["ci95"]}
+        if out is not None:
+            files = write_report(report, out / "report", eval_data.labels, probs,
+                                 title=f"{solution.name}: {backbone}")
+            if comparison is not None:
+                with open(out / "report" / "report.md", "a") as f:
+                    f.write("\n## Transfer vs scratch (same architecture, same epochs)\n\n")
+                    f.write(format_comparison_md(comparison) + "\n")
+    if out is not None:
+        solution.save(out / "solution")
+        (out / "history.json").write_text(json.dumps(state.history, indent=2))
+    return FinetuneResult(solution, report, state.history, leakage, baseline_report, comparison, files)

@@ -1,0 +1,379 @@
+"""The trainer: one loop on ``accelerate`` for every strategy, vertical and launcher.
+
+Device placement, mixed precision and gradient accumulation come from ``accelerate``; the same code
+runs on one CPU or under ``accelerate launch``/``torchrun`` on several GPUs or nodes. Checkpoints
+are written atomically after every epoch, so ``resume=True`` continues an interrupted run and ends
+where an uninterrupted run of the same seed ends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import SuiteError
+from .features import extract_features, input_loader
+from .freezing import unfreeze
+from .strategies import Strategy, create_strategy
+
+SCHEDULES = ("cosine", "onecycle", "constant")
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one run; every field is also a ``suite train`` option."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+    schedule: str = "cosine"
+    warmup: float = 0.1  # fraction of all optimizer steps
+    strategy: str = "feature_extraction"
+    strategy_options: dict = field(default_factory=dict)
+    augment: str = "light"
+    monitor: str = "val_loss"  # or val_accuracy
+    patience: int | None = None  # early stopping after this many epochs without improvement
+    class_weights: bool = False
+    balanced_sampler: bool = False
+    label_smoothing: float = 0.0
+    grad_accum: int = 1
+    max_grad_norm: float | None = 1.0
+    mixed_precision: str = "no"  # "fp16"/"bf16" on GPU
+    seed: int = 0
+    num_workers: int = 0
+    eval_batch_size: int = 64
+    cache_dir: str | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise SuiteError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.monitor not in ("val_loss", "val_accuracy"):
+            raise SuiteError(f"monitor must be val_loss or val_accuracy, got {self.monitor!r}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise SuiteError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise SuiteError("epochs and batch_size must be >= 1 and lr > 0")
+
+
+@dataclass
+class TrainerState:
+    """What callbacks see; a callback stops training by setting ``should_stop``."""
+
+    epoch: int = 0
+    step: int = 0
+    total_steps: int = 0
+    history: list[dict] = field(default_factory=list)
+    best_metric: float | None = None
+    best_epoch: int = -1
+    should_stop: bool = False
+    seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def lr_factor(step: int, total: int, warmup_steps: int, schedule: str) -> float:
+    """Multiplier of the base learning rate at ``step``: linear warm-up, then the schedule."""
+    if schedule == "onecycle":
+        warmup_steps = max(warmup_steps, int(0.3 * total))
+    if step < warmup_steps:
+        start = 1 / 25 if schedule == "onecycle" else 0.0
+        return start + (1 - start) * (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup_steps) / max(1, total - warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def class_weight_vector(labels: np.ndarray, num_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights ``N / (K * n_c)`` (multi-label: negatives/positives per label)."""
+    if labels.ndim == 2:
+        pos = (labels == 1).sum(0).astype(np.float64)
+        neg = (labels == 0).sum(0).astype(np.float64)
+        return torch.tensor(neg / np.maximum(pos, 1), dtype=torch.float32)
+    counts = np.bincount(labels[labels >= 0], minlength=num_classes).astype(np.float64)
+    return torch.tensor(counts.sum() / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class Trainer:
+    """Fine-tunes a :class:`~suite.core.model.TransferModel` on :class:`~suite.core.data.LabeledData`.
+
+    ``fit`` returns the :class:`TrainerState`; afterwards ``model`` holds the best weights (by
+    ``config.monitor`` on the validation data, or the last epoch without validation data).
+    """
+
+    def __init__(self, model, config: TrainConfig | None = None, output_dir: str | os.PathLike | None = None,
+                 callbacks: list[Callable[[str, TrainerState], None]] | None = None):
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs
+
+        self.config = config or TrainConfig()
+        self.model = model
+        self.output_dir = Path(output_dir) if output_dir else None
+        self.callbacks = list(callbacks or [])
+        self.strategy: Strategy = create_strategy(self.config.strategy, **self.config.strategy_options)
+        self.accelerator = Accelerator(
+            gradient_accumulation_steps=self.config.grad_accum, mixed_precision=self.config.mixed_precision,
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        self.state = TrainerState()
+
+    # --- helpers ------------------------------------------------------------------------------
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def _emit(self, event: str) -> None:
+        for cb in self.callbacks:
+            cb(event, self.state)
+
+    def _loss_fn(self, train_labels: np.ndarray) -> nn.Module:
+        cfg, model = self.config, self.model
+        weights = class_weight_vector(train_labels, model.num_classes) if cfg.class_weights else None
+        if model.task == "multilabel":
+            return nn.BCEWithLogitsLoss(pos_weight=weights)
+        return nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+
+    def _train_transform(self):
+        from .data.augment import augmentation
+
+        pre = self.model.preprocess
+        if pre.modality != "image":
+            return None
+        aug = augmentation(self.config.augment, size=None)
+        base = pre.image_transform()
+        return lambda img: base(aug(img))
+
+    def _sampler(self, labels: np.ndarray, epoch: int):
+        if not self.config.balanced_sampler:
+            return None
+        from torch.utils.data import WeightedRandomSampler
+
+        if labels.ndim == 2:
+            raise SuiteError("balanced_sampler needs single-label data; use class_weights for multi-label")
+        w = class_weight_vector(labels, self.model.num_classes).numpy()[labels]
+        gen = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
+        return WeightedRandomSampler(torch.as_tensor(w, dtype=torch.double), len(labels), generator=gen)
+
+    def _epoch_loader(self, data, features, epoch: int):
+        """Batches for one epoch: cached features or transformed inputs, in a seeded order."""
+        cfg = self.config
+        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        sampler = self._sampler(data.labels, epoch)
+        if features is not None:
+            from torch.utils.data import DataLoader, TensorDataset
+
+            labels = torch.as_tensor(data.labels, dtype=torch.float32 if data.labels.ndim == 2 else torch.int64)
+            return DataLoader(TensorDataset(features, labels), batch_size=cfg.batch_size,
+                              shuffle=sampler is None, sampler=sampler, generator=gen)
+        return input_loader(self.model, data, cfg.batch_size, transform=self._train_transform(), shuffle=True,
+                            sampler=sampler, num_workers=cfg.num_workers, generator=gen)
+
+    # --- evaluation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_logits(self, data, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(N, K)`` for ``data`` with the current model (eval mode, no augmentation)."""
+        model = self.accelerator.unwrap_model(self.model)
+        model.eval()
+        device = self.accelerator.device
+        if features is not None:
+            return torch.cat([model.forward_head(f.to(device)).float().cpu()
+                              for f in features.split(self.config.eval_batch_size)])
+        out = []
+        for x, _ in input_loader(model, data, self.config.eval_batch_size, num_workers=self.config.num_workers):
+            x = {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
+            out.append(model(x).float().cpu())
+        return torch.cat(out) if out else torch.zeros(0, model.num_classes)
+
+    def validation_metrics(self, data, features=None) -> dict:
+        logits = self.predict_logits(data, features)
+        labels = torch.as_tensor(data.labels)
+        if self.model.task == "multilabel":
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, labels.float()).item()
+            acc = ((logits > 0).long() == labels).float().mean().item()
+        else:
+            loss = nn.functional.cross_entropy(logits, labels.long()).item()
+            acc = (logits.argmax(-1) == labels).float().mean().item()
+        return {"val_loss": loss, "val_accuracy": acc}
+
+    # --- checkpoints --------------------------------------------------------------------------
+    def _save_checkpoint(self, optimizer, scheduler) -> None:
+        if self.output_dir is None or not self.is_main:
+            return
+        model = self.accelerator.unwrap_model(self.model)
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+                 "trainer": json.dumps(asdict(self.state)), "config": json.dumps(asdict(self.config))}
+        _atomic_torch_save(state, self.output_dir / CHECKPOINT)
+
+    def _load_checkpoint(self, optimizer, scheduler) -> bool:
+        path = self.output_dir / CHECKPOINT if self.output_dir else None
+        if path is None or not path.is_file():
+            return False
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved_cfg = json.loads(state["config"])
+        for key in ("epochs", "batch_size", "lr", "strategy", "seed"):
+            if saved_cfg.get(key) != getattr(self.config, key):
+                raise SuiteError(f"{path}: cannot resume: {key} was {saved_cfg.get(key)!r}, now "
+                                 f"{getattr(self.config, key)!r}; use the same settings or a new output dir")
+        self.accelerator.unwrap_model(self.model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        self.state = TrainerState(**json.loads(state["trainer"]))
+        return True
+
+    def _improved(self, metrics: dict) -> bool:
+        value = metrics.get(self.config.monitor)
+        if value is None:
+            return True
+        best = self.state.best_metric
+        better = best is None or (value < best if self.config.monitor == "val_loss" else value > best)
+        if better:
+            self.state.best_metric = float(value)
+        return better
+
+    # --- the loop -----------------------------------------------------------------------------
+    def fit(self, train, val=None, resume: bool = False) -> TrainerState:
+        """Train on ``train`` (LabeledData), validate on ``val`` each epoch, keep the best weights."""
+        from .weights import load_state_dict, save_state_dict
+
+        cfg, acc = self.config, self.accelerator
+        if len(train) == 0:
+            raise SuiteError("no training data")
+        if self.output_dir is not None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            if not resume and self.is_main:
+                (self.output_dir / "metrics.jsonl").unlink(missing_ok=True)
+        seed_everything(cfg.seed)
+        self.strategy.prepare(self.model)
+        unfreeze(self.model)
+        self.model.to(acc.device)
+        train_feats = val_feats = None
+        if self.strategy.cache_features:
+            train_feats = extract_features(self.model, train, cfg.eval_batch_size, cfg.cache_dir,
+                                           acc.device, cfg.num_workers, progress=cfg.progress and self.is_main)
+            if val is not None:
+                val_feats = extract_features(self.model, val, cfg.eval_batch_size, cfg.cache_dir,
+                                             acc.device, cfg.num_workers)
+        loss_fn = self._loss_fn(train.labels).to(acc.device)
+        groups = self.strategy.param_groups(self.model, cfg.lr, cfg.weight_decay)
+        optimizer = (torch.optim.AdamW(groups, lr=cfg.lr) if cfg.optimizer == "adamw"
+                     else torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True))
+        steps_per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size / acc.num_processes) / cfg.grad_accum)
+        self.state.total_steps = total = steps_per_epoch * cfg.epochs
+        warmup = int(cfg.warmup * total)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: lr_factor(step, total, warmup, cfg.schedule))
+        self.model, optimizer = acc.prepare(self.model, optimizer)
+        start_epoch = 0
+        if resume and self._load_checkpoint(optimizer, scheduler):
+            start_epoch = self.state.epoch + 1
+        best_path = self.output_dir / BEST if self.output_dir else None
+        best_state = None
+        t0 = time.perf_counter() - self.state.seconds
+        for epoch in range(start_epoch, cfg.epochs):
+            self.state.epoch = epoch
+            raw = acc.unwrap_model(self.model)
+            self.strategy.on_epoch_start(raw, epoch, optimizer)
+            self.strategy.train_mode(raw)
+            loader = acc.prepare_data_loader(self._epoch_loader(train, train_feats, epoch))
+            losses = self._train_epoch(loader, loss_fn, optimizer, scheduler, features=train_feats is not None)
+            metrics = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                       "lr": optimizer.param_groups[-1]["lr"],
+                       "trainable_groups": len([g for g in raw.param_groups() if any(p.requires_grad for p in g)])}
+            if val is not None and len(val):
+                metrics.update(self.validation_metrics(val, val_feats))
+            self.state.seconds = time.perf_counter() - t0
+            metrics["seconds"] = round(self.state.seconds, 2)
+            self.state.history.append(metrics)
+            if self._improved(metrics):
+                self.state.best_epoch = epoch
+                best_state = {k: v.detach().clone() for k, v in raw.state_dict().items()}
+                if best_path is not None and self.is_main:
+                    save_state_dict(best_state, best_path)
+            elif cfg.patience is not None and epoch - self.state.best_epoch >= cfg.patience:
+                self.state.should_stop = True
+            self._log(metrics)
+            self._save_checkpoint(optimizer, scheduler)
+            self._emit("epoch_end")
+            if self.state.should_stop:
+                break
+        acc.wait_for_everyone()
+        raw = acc.unwrap_model(self.model)
+        if best_state is None and best_path is not None and best_path.is_file():
+            best_state = load_state_dict(best_path)  # resumed after the best epoch was written
+        if best_state is not None:
+            raw.load_state_dict(best_state)
+        self.strategy.finalize(raw)
+        self.model = raw.eval()
+        return self.state
+
+    def _train_epoch(self, loader, loss_fn, optimizer, scheduler, features: bool) -> list[float]:
+        cfg, acc = self.config, self.accelerator
+        losses = []
+        iterator = loader
+        if cfg.progress and self.is_main:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(loader, desc=f"epoch {self.state.epoch + 1}/{cfg.epochs}", leave=False)
+        for x, y in iterator:
+            with acc.accumulate(self.model):
+                logits = self.model(x, features=features)
+                loss = loss_fn(logits.float(), y)
+                if not torch.isfinite(loss):
+                    last = self.output_dir / CHECKPOINT if self.output_dir else None
+                    raise SuiteError(f"non-finite loss ({loss.item()}) at epoch {self.state.epoch + 1}, step "
+                                     f"{self.state.step}; stopped. Lower the learning rate or check the data. "
+                                     + (f"The last good checkpoint is kept at {last}." if last and last.is_file()
+                                        else "No checkpoint was written yet."))
+                acc.backward(loss)
+                if cfg.max_grad_norm and acc.sync_gradients:
+                    acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                if acc.sync_gradients:
+                    scheduler.step()
+                    self.state.step += 1
+                optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            self._emit("batch_end")
+        return losses
+
+    def _log(self, metrics: dict) -> None:
+        if not self.is_main:
+            return
+        if self.output_dir is not None:
+            with open(self.output_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(metrics) + "\n")
+        if self.config.progress:
+            shown = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+            print(shown, flush=True)
