@@ -94,6 +94,176 @@ def _predict_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- suite train / evaluate / export ---------------------------------------------------------------
+_CONFIG_HELP = {
+    "epochs": "training epochs", "batch_size": "batch size", "lr": "learning rate of the head (groups below "
+    "get lr x lr_decay^depth with discriminative strategies); try 1e-2 for feature_extraction, 1e-3 otherwise",
+    "weight_decay": "AdamW weight decay", "optimizer": "adamw or sgd", "schedule": "cosine, onecycle or constant",
+    "warmup": "warm-up as a fraction of all steps", "strategy": "feature_extraction, partial, full, "
+    "discriminative, gradual_unfreezing, lp_ft or lora", "augment": "none, light, standard, medical or field",
+    "monitor": "val_loss or val_accuracy (best checkpoint, early stopping)",
+    "patience": "stop after this many epochs without improvement", "class_weights": "inverse-frequency loss weights",
+    "balanced_sampler": "sample classes equally", "label_smoothing": "label smoothing", "grad_accum":
+    "gradient accumulation steps", "max_grad_norm": "clip gradients to this norm", "mixed_precision":
+    "no, fp16 or bf16 (GPU)", "seed": "random seed", "num_workers": "DataLoader worker processes",
+    "eval_batch_size": "batch size for features and evaluation", "cache_dir": "folder for cached features",
+}
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, so the CLI and the Python API never drift apart."""
+    import dataclasses
+
+    from suite.core.trainer import TrainConfig
+
+    group = p.add_argument_group("training")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("strategy_options", "progress"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        if isinstance(default, bool):
+            group.add_argument(flag, action="store_true", help=_CONFIG_HELP.get(f.name))
+        else:
+            kind = {"patience": int, "max_grad_norm": float, "cache_dir": str}.get(f.name, type(default))
+            group.add_argument(flag, type=kind, default=default, help=f"{_CONFIG_HELP.get(f.name, '')} "
+                               f"(default: {default})")
+    group.add_argument("--strategy-opt", action="append", default=[], metavar="KEY=VALUE",
+                       help="strategy option, e.g. n_groups=3, lr_decay=0.8 (repeatable)")
+    group.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _config_from_args(args: argparse.Namespace):
+    import dataclasses
+
+    from suite.core import SuiteError
+    from suite.core.trainer import TrainConfig
+
+    options = {}
+    for item in args.strategy_opt:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SuiteError(f"--strategy-opt {item!r}: expected KEY=VALUE")
+        options[key] = json.loads(value) if value[:1] in "0123456789-[{tf" and value not in ("-",) else value
+    kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+          if f.name not in ("strategy_options", "progress")}
+    return TrainConfig(**kw, strategy_options=options, progress=not args.no_progress)
+
+
+def _data_options(args: argparse.Namespace) -> dict:
+    opts = {}
+    for key in ("path_col", "label_col", "group_col", "text_col"):
+        value = getattr(args, key, None)
+        if value:
+            opts[key] = value
+    return opts
+
+
+@command("train", "fine-tune a backbone on your data and write a Solution with its evaluation report")
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="class folders, a CSV manifest, a text CSV/JSON, or a .npz")
+    p.add_argument("--out", required=True, help="output folder (solution/, report/, train/ checkpoints)")
+    p.add_argument("--backbone", help="model spec (default: embedded:efficientnet_lite0 for images, "
+                   "embedded:minilm_l6 for text); see `suite models`")
+    p.add_argument("--val-data", help="separate validation data (else a split of --data)")
+    p.add_argument("--test-data", help="separate test data (else a split of --data)")
+    p.add_argument("--val", type=float, default=0.15, help="validation fraction when splitting (default 0.15)")
+    p.add_argument("--test", type=float, default=0.15, help="test fraction when splitting (default 0.15)")
+    p.add_argument("--path-col", help="CSV column with image paths")
+    p.add_argument("--label-col", help="CSV column with labels")
+    p.add_argument("--group-col", help="CSV column with group ids (patient, leaf): splits keep groups whole")
+    p.add_argument("--text-col", help="column with the text (text CSV/JSON)")
+    p.add_argument("--in-chans", type=int, help="input channels (default: 1 when the images are grayscale)")
+    p.add_argument("--image-size", type=int, help="train at this square input size instead of the "
+                   "backbone's (e.g. 128 for speed on CPU); stored with the solution")
+    p.add_argument("--no-pretrained", action="store_true", help="random initial weights")
+    p.add_argument("--baseline", choices=["scratch"], help="also train from scratch and report the transfer gain")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--name", help="solution name")
+    _add_config_options(p)
+
+
+@_train_args.bind
+def _train_run(args: argparse.Namespace) -> int:
+    from suite.core.data import load_data
+    from suite.core.finetune import finetune
+
+    config = _config_from_args(args)
+    data_opts = _data_options(args)
+    data = args.data
+    if not str(data).endswith(".npz"):  # .npz files keep their official splits: finetune loads them
+        data, data_opts = load_data(data, **data_opts), {}
+    backbone = args.backbone or ("embedded:minilm_l6" if getattr(data, "modality", "") == "text"
+                                 else "embedded:efficientnet_lite0")
+    result = finetune(data, backbone=backbone, config=config, output_dir=args.out, val_data=args.val_data,
+                      test_data=args.test_data, val=args.val, test=args.test, in_chans=args.in_chans,
+                      pretrained=not args.no_pretrained, baseline=args.baseline, resume=args.resume,
+                      name=args.name, data_options=data_opts, image_size=args.image_size)
+    if result.report:
+        m = result.report["metrics"]
+        ci = result.report["ci95"]
+        print(f"\n{result.report['data']}")
+        for key in ("accuracy", "balanced_accuracy", "macro_f1", "auroc", "ece"):
+            if m.get(key) is not None:
+                lo_hi = ci.get(key) or [None, None]
+                rng = f" [{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi[0] is not None else ""
+                print(f"  {key:<18} {m[key]:.4f}{rng}")
+        for warning in result.report.get("warnings", []):
+            print(f"  warning: {warning}")
+        print(f"solution: {Path(args.out) / 'solution'}\nreport:   {Path(args.out) / 'report' / 'report.md'}")
+    return 0
+
+
+@command("evaluate", "evaluate a Solution on labelled data and write report.json/.md with plots")
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("solution", help="Solution directory")
+    p.add_argument("--data", required=True, help="labelled data (same label names as the solution)")
+    p.add_argument("--out", help="report folder (default: print only)")
+    p.add_argument("--split", default="test", help="split to use for a .npz file (default test)")
+    for key in ("path_col", "label_col", "group_col", "text_col"):
+        p.add_argument("--" + key.replace("_", "-"))
+
+
+@_evaluate_args.bind
+def _evaluate_run(args: argparse.Namespace) -> int:
+    from suite.core import Solution, SuiteError
+    from suite.core.data import load_data
+    from suite.core.evaluation import write_report
+    from suite.core.finetune import evaluate_solution
+
+    sol = Solution.load(args.solution)
+    opts = _data_options(args)
+    if str(args.data).endswith(".npz"):
+        opts["split"] = args.split
+    data = load_data(args.data, classes=sol.labels, **opts)
+    if list(data.classes) != sol.labels:
+        raise SuiteError(f"{args.data}: classes {data.classes} differ from the solution's {sol.labels}")
+    report, probs = evaluate_solution(sol, data)
+    print(json.dumps({"data": report["data"], "metrics": report["metrics"], "ci95": report["ci95"],
+                      "warnings": report["warnings"]}, indent=2))
+    if args.out:
+        write_report(report, args.out, data.labels, probs, title=f"{sol.name} on {args.data}")
+    return 0
+
+
+@command("export", "export a Solution to ONNX and check it against PyTorch")
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("solution", help="Solution directory")
+    p.add_argument("--out", required=True, help="output .onnx file")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--atol", type=float, default=1e-4, help="parity tolerance on logits (default 1e-4)")
+
+
+@_export_args.bind
+def _export_run(args: argparse.Namespace) -> int:
+    from suite.core import Solution
+    from suite.core.export import export_onnx
+
+    print(json.dumps(export_onnx(Solution.load(args.solution), args.out, opset=args.opset, atol=args.atol),
+                     indent=2))
+    return 0
+
+
 # --- suite app ------------------------------------------------------------------------------------
 @command("app", "serve the Streamlit demo app (offline, on the ready-made solutions)")
 def _app_args(p: argparse.ArgumentParser) -> None:

@@ -39,6 +39,17 @@ def _as_data(data, **kw):
     return load_data(data, **kw)
 
 
+def _official_splits(data, val_data, test_data, data_options):
+    """MedMNIST-style ``.npz`` files carry official splits: use them instead of re-splitting."""
+    if isinstance(data, (str, os.PathLike)) and str(data).endswith(".npz") and val_data is None:
+        opts = {k: v for k, v in (data_options or {}).items() if k != "split"}
+        val_data = _as_data(data, split="val", **opts)
+        if test_data is None:
+            test_data = _as_data(data, split="test", **opts)
+        data_options = {**opts, "split": "train"}
+    return val_data, test_data, data_options
+
+
 def infer_in_chans(data, sample: int = 8) -> int:
     """1 when the first images are all grayscale (X-rays, MedMNIST), else 3."""
     if data.modality != "image":
@@ -82,11 +93,13 @@ def evaluate_solution(solution: Solution, data, batch_size: int = 64, data_desc:
 
 
 def _train_one(backbone, parts, config: TrainConfig, out: Path | None, in_chans, pretrained, task,
-               resume, callbacks):
+               resume, callbacks, image_size: int | None = None):
     seed_everything(config.seed)
     train = parts["train"]
     model = create_model(backbone, num_classes=len(train.classes), in_chans=in_chans, pretrained=pretrained,
                          task=task)
+    if image_size and model.preprocess.modality == "image":
+        model.preprocess = replace(model.preprocess, input_size=(model.preprocess.in_chans, image_size, image_size))
     trainer = Trainer(model, config, output_dir=out, callbacks=callbacks)
     state = trainer.fit(train, parts.get("val"), resume=resume)
     return trainer.model, state
@@ -96,18 +109,23 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
              output_dir: str | os.PathLike | None = None, val_data=None, test_data=None, val: float = 0.15,
              test: float = 0.15, in_chans: int | None = None, pretrained: bool = True, baseline: str | None = None,
              resume: bool = False, check_leakage: bool = True, name: str | None = None,
-             callbacks: list[Callable] | None = None, data_options: dict[str, Any] | None = None) -> FinetuneResult:
+             callbacks: list[Callable] | None = None, data_options: dict[str, Any] | None = None,
+             image_size: int | None = None) -> FinetuneResult:
     """Fine-tune ``backbone`` on ``data`` (a path or LabeledData) and return the Solution with its report.
 
     Without ``val_data``/``test_data`` the data is split (stratified, by group when it has groups).
     The report is computed on the test split (else validation) and says so. ``baseline="scratch"``
     also trains the same architecture from random weights (all layers, same epochs) and reports the
-    transfer gain, warning on negative transfer.
+    transfer gain, warning on negative transfer. ``image_size`` trains at a smaller square input than
+    the backbone's default (faster on CPU); it is stored with the Solution's preprocessing.
     """
     from .data import find_leakage
     from .evaluation import compare_runs, format_comparison_md, write_report
 
+    from accelerate import PartialState
+
     config = config or TrainConfig()
+    val_data, test_data, data_options = _official_splits(data, val_data, test_data, data_options)
     data = _as_data(data, **(data_options or {}))
     val_data, test_data = _as_data(val_data), _as_data(test_data)
     for other, label in ((val_data, "validation"), (test_data, "test")):
@@ -119,7 +137,9 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
         print(f"leakage check: {leakage['summary']}", flush=True)
     in_chans = in_chans or infer_in_chans(data)
     model, state = _train_one(backbone, parts, config, out / "train" if out else None, in_chans, pretrained,
-                              data.task, resume, callbacks)
+                              data.task, resume, callbacks, image_size)
+    if not PartialState().is_main_process:  # other ranks helped train; rank 0 evaluates and saves
+        return FinetuneResult(Solution(model, data.classes), {}, state.history, leakage)
     eval_name = "test" if "test" in parts else "val"
     eval_data = parts.get(eval_name)
     recipe = {"backbone": backbone, "pretrained": pretrained, **asdict(config)}
@@ -134,7 +154,7 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
         if baseline == "scratch":
             scratch_cfg = replace(config, strategy="full", strategy_options={})
             scratch_model, _ = _train_one(backbone, parts, scratch_cfg, out / "scratch" if out else None, in_chans,
-                                          False, data.task, False, None)
+                                          False, data.task, False, None, image_size)
             scratch = Solution(scratch_model, data.classes)
             baseline_report, _ = evaluate_solution(scratch, eval_data, data_desc=desc, seed=config.seed)
             comparison = compare_runs({"pretrained": report, "scratch": baseline_report}, metric="accuracy",

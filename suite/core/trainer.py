@@ -143,9 +143,11 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self.strategy: Strategy = create_strategy(self.config.strategy, **self.config.strategy_options)
         self.accelerator = Accelerator(
+            cpu=not torch.cuda.is_available(),  # lets torchrun/accelerate launch use gloo on CPU-only machines
             gradient_accumulation_steps=self.config.grad_accum, mixed_precision=self.config.mixed_precision,
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         self.state = TrainerState()
+        self._wrapped = None  # the model as prepared by accelerate (DDP-wrapped when distributed)
 
     # --- helpers ------------------------------------------------------------------------------
     @property
@@ -163,13 +165,13 @@ class Trainer:
             return nn.BCEWithLogitsLoss(pos_weight=weights)
         return nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
 
-    def _train_transform(self):
+    def _train_transform(self, epoch: int):
         from .data.augment import augmentation
 
         pre = self.model.preprocess
         if pre.modality != "image":
             return None
-        aug = augmentation(self.config.augment, size=None)
+        aug = augmentation(self.config.augment, size=None, seed=self.config.seed * 7919 + epoch)
         base = pre.image_transform()
         return lambda img: base(aug(img))
 
@@ -195,14 +197,14 @@ class Trainer:
             labels = torch.as_tensor(data.labels, dtype=torch.float32 if data.labels.ndim == 2 else torch.int64)
             return DataLoader(TensorDataset(features, labels), batch_size=cfg.batch_size,
                               shuffle=sampler is None, sampler=sampler, generator=gen)
-        return input_loader(self.model, data, cfg.batch_size, transform=self._train_transform(), shuffle=True,
+        return input_loader(self.model, data, cfg.batch_size, transform=self._train_transform(epoch), shuffle=True,
                             sampler=sampler, num_workers=cfg.num_workers, generator=gen)
 
     # --- evaluation ---------------------------------------------------------------------------
     @torch.no_grad()
     def predict_logits(self, data, features: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(N, K)`` for ``data`` with the current model (eval mode, no augmentation)."""
-        model = self.accelerator.unwrap_model(self.model)
+        model = self.model
         model.eval()
         device = self.accelerator.device
         if features is not None:
@@ -229,9 +231,9 @@ class Trainer:
     def _save_checkpoint(self, optimizer, scheduler) -> None:
         if self.output_dir is None or not self.is_main:
             return
-        model = self.accelerator.unwrap_model(self.model)
+        model = self.model
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+                 "scheduler": scheduler.state_dict(),
                  "trainer": json.dumps(asdict(self.state)), "config": json.dumps(asdict(self.config))}
         _atomic_torch_save(state, self.output_dir / CHECKPOINT)
 
@@ -245,10 +247,9 @@ class Trainer:
             if saved_cfg.get(key) != getattr(self.config, key):
                 raise SuiteError(f"{path}: cannot resume: {key} was {saved_cfg.get(key)!r}, now "
                                  f"{getattr(self.config, key)!r}; use the same settings or a new output dir")
-        self.accelerator.unwrap_model(self.model).load_state_dict(state["model"])
+        self.model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
         self.state = TrainerState(**json.loads(state["trainer"]))
         return True
 
@@ -294,7 +295,7 @@ class Trainer:
         warmup = int(cfg.warmup * total)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: lr_factor(step, total, warmup, cfg.schedule))
-        self.model, optimizer = acc.prepare(self.model, optimizer)
+        self._wrapped, optimizer = acc.prepare(self.model, optimizer)  # DDP-wrapped when distributed
         start_epoch = 0
         if resume and self._load_checkpoint(optimizer, scheduler):
             start_epoch = self.state.epoch + 1
@@ -303,7 +304,8 @@ class Trainer:
         t0 = time.perf_counter() - self.state.seconds
         for epoch in range(start_epoch, cfg.epochs):
             self.state.epoch = epoch
-            raw = acc.unwrap_model(self.model)
+            seed_everything(cfg.seed + 7919 * (epoch + 1))  # each epoch's randomness depends on (seed, epoch) only
+            raw = self.model
             self.strategy.on_epoch_start(raw, epoch, optimizer)
             self.strategy.train_mode(raw)
             loader = acc.prepare_data_loader(self._epoch_loader(train, train_feats, epoch))
@@ -329,13 +331,14 @@ class Trainer:
             if self.state.should_stop:
                 break
         acc.wait_for_everyone()
-        raw = acc.unwrap_model(self.model)
+        raw = self.model
         if best_state is None and best_path is not None and best_path.is_file():
             best_state = load_state_dict(best_path)  # resumed after the best epoch was written
         if best_state is not None:
             raw.load_state_dict(best_state)
         self.strategy.finalize(raw)
         self.model = raw.eval()
+        self._wrapped = None
         return self.state
 
     def _train_epoch(self, loader, loss_fn, optimizer, scheduler, features: bool) -> list[float]:
@@ -347,8 +350,8 @@ class Trainer:
 
             iterator = tqdm(loader, desc=f"epoch {self.state.epoch + 1}/{cfg.epochs}", leave=False)
         for x, y in iterator:
-            with acc.accumulate(self.model):
-                logits = self.model(x, features=features)
+            with acc.accumulate(self._wrapped):
+                logits = self._wrapped(x, features=features)
                 loss = loss_fn(logits.float(), y)
                 if not torch.isfinite(loss):
                     last = self.output_dir / CHECKPOINT if self.output_dir else None
@@ -358,7 +361,7 @@ class Trainer:
                                         else "No checkpoint was written yet."))
                 acc.backward(loss)
                 if cfg.max_grad_norm and acc.sync_gradients:
-                    acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                    acc.clip_grad_norm_(self._wrapped.parameters(), cfg.max_grad_norm)
                 optimizer.step()
                 if acc.sync_gradients:
                     scheduler.step()

@@ -1,0 +1,135 @@
+"""Data efficiency: pretrained vs. from-scratch ``embedded:efficientnet_lite0`` at a few labels per class.
+
+Tomato leaves (default): a fixed, seeded stratified test set of 20 images per class (200) is held
+out first; from the remaining 100 per class, nested seeded subsets of 10, 30 and all 100 labelled
+images per class are drawn. PneumoniaMNIST (``--dataset pneumonia``): subsets of the official
+train split (10, 30, 100 per class by default), scored on the official test split (624), with AUROC.
+
+Pretrained recipe (picked for little data on a CPU): ImageNet weights, strategy ``partial`` (last
+2 backbone groups + head train), 3 epochs, batch 32, AdamW lr 3e-3, warm-up + cosine, augment
+``light``, 224 px as the model's preprocessing says. Scratch: the same architecture with random
+weights, strategy ``full``, otherwise the same config (the rule of ``finetune(baseline="scratch")``:
+same epochs, so the same number of optimizer steps). No validation data: both keep their last epoch.
+Each cell reports test accuracy (and AUROC) with 95% bootstrap CIs and its training wall time.
+
+    .venv/bin/python benchmarks/data_efficiency.py                        # about 10 minutes on 2 idle cores
+    .venv/bin/python benchmarks/data_efficiency.py --dataset pneumonia    # about 7 minutes
+    .venv/bin/python benchmarks/data_efficiency.py --quick                # smoke run: 2 and 5 per class, 1 epoch
+
+Writes benchmarks/results/data_efficiency[_pneumonia].md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from _common import BACKBONE, PNEUMONIA, TOMATO, ci_cell, per_class, publish, require, set_threads
+
+RECIPE = dict(strategy="partial", epochs=3, batch_size=32, lr=3e-3, augment="light")
+
+
+def load(dataset: str, seed: int):
+    """(pool to draw training subsets from, test set, metrics to report, description of the test set)."""
+    from suite.core.data import from_folder, from_npz
+
+    if dataset == "pneumonia":
+        path = require(PNEUMONIA)
+        return (from_npz(path, split="train"), from_npz(path, split="test"), ["accuracy", "auroc"],
+                "official PneumoniaMNIST test split")
+    data = from_folder(require(TOMATO))
+    test = per_class(data.labels, 20, np.random.default_rng(seed))
+    pool = np.setdiff1d(np.arange(len(data)), test)
+    return data.subset(pool), data.subset(test), ["accuracy"], "20 held-out images per class"
+
+
+def train_and_score(train, test, config, pretrained: bool, desc: str):
+    """Train one cell; returns (evaluation report, training seconds)."""
+    from suite.core import Solution, create_model
+    from suite.core.finetune import evaluate_solution, infer_in_chans
+    from suite.core.trainer import Trainer, seed_everything
+
+    seed_everything(config.seed)
+    model = create_model(BACKBONE, num_classes=len(train.classes), in_chans=infer_in_chans(train),
+                         pretrained=pretrained, task=train.task)
+    start = time.perf_counter()
+    trainer = Trainer(model, config)
+    trainer.fit(train)
+    seconds = time.perf_counter() - start
+    report, _ = evaluate_solution(Solution(trainer.model, train.classes), test, data_desc=desc, seed=config.seed)
+    return report, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="tomato", choices=["tomato", "pneumonia"])
+    parser.add_argument("--sizes", nargs="+", default=None,
+                        help="labelled images per class; 'all' = the whole pool (default: tomato 10 30 all, "
+                             "pneumonia 10 30 100)")
+    parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="smoke run: sizes 2 5, 1 epoch")
+    args = parser.parse_args()
+    sizes = args.sizes or (["10", "30", "all"] if args.dataset == "tomato" else ["10", "30", "100"])
+    if args.quick:
+        sizes, args.epochs = ["2", "5"], 1
+    machine = set_threads(args.threads)
+
+    from suite.core.trainer import TrainConfig
+
+    pool, test, metrics, test_desc = load(args.dataset, args.seed)
+    pretrained_cfg = TrainConfig(**{**RECIPE, "epochs": args.epochs}, progress=False, seed=args.seed)
+    scratch_cfg = TrainConfig(**{**RECIPE, "epochs": args.epochs, "strategy": "full"}, progress=False,
+                              seed=args.seed)
+    desc = f"{test_desc} ({len(test)} items)"
+    cells = []
+    for size in sizes:
+        n = None if size == "all" else int(size)
+        # the same generator seed for every size, so the subsets are nested (10 of them are in the 30)
+        train = pool.subset(per_class(pool.labels, n, np.random.default_rng(args.seed + 1)))
+        counts = np.bincount(train.labels, minlength=len(train.classes))
+        cell = {"per_class": size, "n_train": len(train), "class_counts": counts.tolist()}
+        for name, cfg, pretrained in (("pretrained", pretrained_cfg, True), ("scratch", scratch_cfg, False)):
+            report, seconds = train_and_score(train, test, cfg, pretrained, desc)
+            cell[name] = {"metrics": report["metrics"], "ci95": report["ci95"], "seconds": seconds,
+                          "cells": [ci_cell(report, m) for m in metrics]}
+        cells.append(cell)
+        print(f"done: {size} per class", flush=True)
+
+    header = ["labelled per class", "train images"]
+    for side in ("pretrained", "scratch"):
+        header += [f"{side} {m} [95% CI]" for m in metrics] + [f"{side} time (s)"]
+    rows = []
+    for cell in cells:
+        all_ = " (all)" if cell["per_class"] == "all" else ""
+        row = [f"{min(cell['class_counts'])}{all_}", str(cell["n_train"])]
+        for side in ("pretrained", "scratch"):
+            row += cell[side]["cells"] + [f"{cell[side]['seconds']:.0f}"]
+        rows.append("| " + " | ".join(row) + " |")
+    title = "PneumoniaMNIST" if args.dataset == "pneumonia" else "PlantVillage tomato (10 classes)"
+    markdown = "\n".join([
+        f"## Data efficiency: pretrained vs. scratch `{BACKBONE}`, {title}",
+        "",
+        f"Test set: {desc}. Pretrained: ImageNet weights, strategy `partial` (last 2 backbone groups + head), "
+        f"{args.epochs} epochs, batch {RECIPE['batch_size']}, AdamW lr {RECIPE['lr']:g} wd "
+        f"{pretrained_cfg.weight_decay:g}, {pretrained_cfg.warmup:.0%} warm-up + cosine, augment "
+        f"`{RECIPE['augment']}`, 224 px. Scratch: random weights, strategy `full`, same epochs/steps and "
+        f"config. No validation (last epoch kept); nested seeded subsets (seed {args.seed}). Time = training "
+        f"wall time (test scoring excluded), cells run one after another (pretrained, scratch per size). "
+        f"95% CIs: percentile bootstrap over the test items. {machine}.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *rows,
+        "",
+    ])
+    name = "data_efficiency" + ("_pneumonia" if args.dataset == "pneumonia" else "")
+    publish(name, markdown, {"dataset": args.dataset, "recipe": {**RECIPE, "epochs": args.epochs},
+                             "seed": args.seed, "machine": machine, "test": desc, "cells": cells})
+
+
+if __name__ == "__main__":
+    main()
