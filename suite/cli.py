@@ -59,13 +59,32 @@ def _models_run(args: argparse.Namespace) -> int:
 
 
 # --- suite predict --------------------------------------------------------------------------------
-@command("predict", "predict with a Solution on files, a folder or a CSV of paths")
+@command("predict", "predict with a Solution on files, folders, a CSV of paths or texts, or texts")
 def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("solution", help="Solution directory")
     p.add_argument("inputs", nargs="+", help="image files, folders, or text (with --text)")
     p.add_argument("--text", action="store_true", help="treat inputs as texts, not paths")
+    p.add_argument("--column", help="CSV column to read (default: path for images, text for text)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--json", action="store_true", help="print one JSON object per input")
+
+
+def _csv_column(path: Path, column: str) -> list[str]:
+    """One column of a CSV file (UTF-8, else Latin-1), with a clear error when it is missing."""
+    import csv
+
+    from suite.core import SuiteError
+
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    rows = list(csv.DictReader(text.splitlines()))
+    if not rows or column not in rows[0]:
+        have = ", ".join(rows[0]) if rows else "no rows"
+        raise SuiteError(f"{path}: no column {column!r} (columns: {have}); choose one with --column")
+    return [r[column] for r in rows]
 
 
 @_predict_args.bind
@@ -74,17 +93,25 @@ def _predict_run(args: argparse.Namespace) -> int:
     from suite.core.io import IMAGE_SUFFIXES
 
     sol = Solution.load(args.solution)
+    is_text = sol.preprocess.modality == "text"
     if args.text:
         items, names = list(args.inputs), list(args.inputs)
     else:
-        names = []
+        items, names = [], []
         for inp in args.inputs:
             path = Path(inp)
             if path.is_dir():
-                names += sorted(str(f) for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+                found = sorted(str(f) for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+                items += found
+                names += found
+            elif path.suffix.lower() in (".csv", ".tsv"):
+                column = args.column or ("text" if is_text else "path")
+                values = _csv_column(path, column)
+                items += values if is_text else [str((path.parent / v)) for v in values]
+                names += values
             else:
+                items.append(inp)
                 names.append(inp)
-        items = names
     for name, res in zip(names, sol.predict(items, batch_size=args.batch_size)):
         if args.json:
             print(json.dumps({"input": name, **res}))
@@ -107,6 +134,7 @@ _CONFIG_HELP = {
     "gradient accumulation steps", "max_grad_norm": "clip gradients to this norm", "mixed_precision":
     "no, fp16 or bf16 (GPU)", "seed": "random seed", "num_workers": "DataLoader worker processes",
     "eval_batch_size": "batch size for features and evaluation", "cache_dir": "folder for cached features",
+    "adapt": "domain adaptation with --target-data: dann, coral, mmd, reweight, adabn, fda, self_training or entropy",
 }
 
 
@@ -118,18 +146,20 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 
     group = p.add_argument_group("training")
     for f in dataclasses.fields(TrainConfig):
-        if f.name in ("strategy_options", "progress"):
+        if f.name in ("strategy_options", "adapt_options", "progress"):
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default
         if isinstance(default, bool):
             group.add_argument(flag, action="store_true", help=_CONFIG_HELP.get(f.name))
         else:
-            kind = {"patience": int, "max_grad_norm": float, "cache_dir": str}.get(f.name, type(default))
+            kind = {"patience": int, "max_grad_norm": float, "cache_dir": str, "adapt": str}.get(f.name, type(default))
             group.add_argument(flag, type=kind, default=default, help=f"{_CONFIG_HELP.get(f.name, '')} "
                                f"(default: {default})")
     group.add_argument("--strategy-opt", action="append", default=[], metavar="KEY=VALUE",
                        help="strategy option, e.g. n_groups=3, lr_decay=0.8 (repeatable)")
+    group.add_argument("--adapt-opt", action="append", default=[], metavar="KEY=VALUE",
+                       help="adaptation option, e.g. weight=0.5 (repeatable)")
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -139,15 +169,22 @@ def _config_from_args(args: argparse.Namespace):
     from suite.core import SuiteError
     from suite.core.trainer import TrainConfig
 
-    options = {}
-    for item in args.strategy_opt:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SuiteError(f"--strategy-opt {item!r}: expected KEY=VALUE")
-        options[key] = json.loads(value) if value[:1] in "0123456789-[{tf" and value not in ("-",) else value
+    def parse(items: list[str], flag: str) -> dict:
+        options = {}
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise SuiteError(f"{flag} {item!r}: expected KEY=VALUE")
+            try:
+                options[key] = json.loads(value)
+            except ValueError:
+                options[key] = value
+        return options
+
     kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-          if f.name not in ("strategy_options", "progress")}
-    return TrainConfig(**kw, strategy_options=options, progress=not args.no_progress)
+          if f.name not in ("strategy_options", "adapt_options", "progress")}
+    return TrainConfig(**kw, strategy_options=parse(args.strategy_opt, "--strategy-opt"),
+                       adapt_options=parse(args.adapt_opt, "--adapt-opt"), progress=not args.no_progress)
 
 
 def _data_options(args: argparse.Namespace) -> dict:
@@ -179,6 +216,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-pretrained", action="store_true", help="random initial weights")
     p.add_argument("--baseline", choices=["scratch"], help="also train from scratch and report the transfer gain")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--target-data", help="unlabelled data of the domain to adapt to (with --adapt METHOD)")
+    p.add_argument("--target-eval-data", help="labelled target data, used only to evaluate the adaptation")
+    p.add_argument("--head-hidden", type=int, default=0, help="bottleneck width before the classifier "
+                   "(features that adaptation aligns; default none)")
     p.add_argument("--name", help="solution name")
     _add_config_options(p)
 
@@ -198,7 +239,9 @@ def _train_run(args: argparse.Namespace) -> int:
     result = finetune(data, backbone=backbone, config=config, output_dir=args.out, val_data=args.val_data,
                       test_data=args.test_data, val=args.val, test=args.test, in_chans=args.in_chans,
                       pretrained=not args.no_pretrained, baseline=args.baseline, resume=args.resume,
-                      name=args.name, data_options=data_opts, image_size=args.image_size)
+                      name=args.name, data_options=data_opts, image_size=args.image_size,
+                      target_data=args.target_data, target_eval_data=args.target_eval_data,
+                      head_hidden=args.head_hidden)
     if result.report:
         m = result.report["metrics"]
         ci = result.report["ci95"]
@@ -208,6 +251,10 @@ def _train_run(args: argparse.Namespace) -> int:
                 lo_hi = ci.get(key) or [None, None]
                 rng = f" [{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi[0] is not None else ""
                 print(f"  {key:<18} {m[key]:.4f}{rng}")
+        adapt = result.report.get("adaptation", {})
+        for row in adapt.get("comparison", {}).get("rows", []):
+            print(f"  target accuracy, {row['name']:<12} {row['value']:.4f} "
+                  f"[{row['ci95'][0]:.3f}, {row['ci95'][1]:.3f}]")
         for warning in result.report.get("warnings", []):
             print(f"  warning: {warning}")
         print(f"solution: {Path(args.out) / 'solution'}\nreport:   {Path(args.out) / 'report' / 'report.md'}")
@@ -284,12 +331,20 @@ def _app_run(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, env=env)
 
 
+# Modules that add more commands with the same ``command`` decorator (imported when the parser is built).
+COMMAND_MODULES: list[str] = []
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="suite", description="Ready-made transfer-learning solutions: medical, agriculture, finance, driving.")
     from suite import __version__
 
     parser.add_argument("--version", action="version", version=f"suite {__version__}")
+    import importlib
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_args, _) in COMMANDS.items():
         add_args(sub.add_parser(name, help=help_text, description=help_text))

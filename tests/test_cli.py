@@ -47,6 +47,12 @@ def test_predict_on_files_and_folder(tmp_path, chelsea, coffee):
     assert out.returncode == 0, out.stderr
     got = {os.path.basename(json.loads(line)["input"]): json.loads(line)["label"] for line in out.stdout.splitlines()}
     assert got == {"cat.png": "285", "coffee.jpg": "967"}
+    (images / "list.csv").write_text("path,site\ncoffee.jpg,a\ncat.png,b\n")
+    out = run("predict", str(tmp_path / "sol"), str(images / "list.csv"))
+    assert out.returncode == 0, out.stderr
+    assert [line.split("\t")[:2] for line in out.stdout.splitlines()] == [["coffee.jpg", "967"], ["cat.png", "285"]]
+    out = run("predict", str(tmp_path / "sol"), str(images / "list.csv"), "--column", "file")
+    assert out.returncode == 2 and "no column 'file'" in out.stderr and "path, site" in out.stderr
 
 
 @pytest.mark.parametrize("args,words", [

@@ -115,7 +115,7 @@ def test_class_weights_and_balanced_sampler(small_model, photo_data):
     trainer = Trainer(small_model, _config(balanced_sampler=True, batch_size=1000))
     drawn = []
     for epoch in range(20):
-        _, y = next(iter(trainer._epoch_loader(imbalanced, torch.zeros(len(imbalanced), 4), epoch)))
+        _, y, _ = next(iter(trainer._epoch_loader(imbalanced, torch.zeros(len(imbalanced), 4), epoch)))
         drawn.extend(y.tolist())
     share = np.bincount(drawn, minlength=3) / len(drawn)
     assert np.all(np.abs(share - 1 / 3) < 0.08)  # balanced although class 0 has 5x the items

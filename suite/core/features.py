@@ -20,10 +20,26 @@ _MEMORY: dict[str, torch.Tensor] = {}
 _MEMORY_LIMIT = 8
 
 
+class _Weighted(torch.utils.data.Dataset):
+    """Adds a per-sample weight to each ``(x, y)`` pair."""
+
+    def __init__(self, dataset, weights: torch.Tensor):
+        self.dataset, self.weights = dataset, weights
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        x, y = self.dataset[i]
+        return x, y, self.weights[i]
+
+
 def input_loader(model, data, batch_size: int, transform=None, shuffle=False, sampler=None,
-                 num_workers: int = 0, generator=None):
+                 num_workers: int = 0, generator=None, sample_weights: torch.Tensor | None = None,
+                 drop_last: bool = False):
     """A DataLoader of model inputs for ``data`` (images through ``transform`` or the eval
-    preprocessing, texts through the model's tokenizer)."""
+    preprocessing, texts through the model's tokenizer): batches ``(x, y)``, or ``(x, y, w)`` with
+    ``sample_weights``."""
     from torch.utils.data import DataLoader
 
     from .data import TorchDataset, text_collate
@@ -33,9 +49,14 @@ def input_loader(model, data, batch_size: int, transform=None, shuffle=False, sa
         dataset, collate = TorchDataset(data, None), text_collate(model.tokenizer, pre.max_length)
     else:
         dataset, collate = TorchDataset(data, transform or eval_transform(model)), None
+    if sample_weights is not None:
+        dataset = _Weighted(dataset, sample_weights)
+        if collate is not None:
+            text = collate
+            collate = lambda batch: (*text([(x, y) for x, y, _ in batch]), torch.stack([w for *_, w in batch]))  # noqa: E731
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
                       num_workers=num_workers, collate_fn=collate, generator=generator,
-                      persistent_workers=num_workers > 0)
+                      persistent_workers=num_workers > 0, drop_last=drop_last)
 
 
 def eval_transform(model):

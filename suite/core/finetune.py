@@ -93,16 +93,33 @@ def evaluate_solution(solution: Solution, data, batch_size: int = 64, data_desc:
 
 
 def _train_one(backbone, parts, config: TrainConfig, out: Path | None, in_chans, pretrained, task,
-               resume, callbacks, image_size: int | None = None):
+               resume, callbacks, image_size: int | None = None, target=None, head_hidden: int = 0):
     seed_everything(config.seed)
     train = parts["train"]
     model = create_model(backbone, num_classes=len(train.classes), in_chans=in_chans, pretrained=pretrained,
-                         task=task)
+                         task=task, head_hidden=head_hidden)
     if image_size and model.preprocess.modality == "image":
         model.preprocess = replace(model.preprocess, input_size=(model.preprocess.in_chans, image_size, image_size))
     trainer = Trainer(model, config, output_dir=out, callbacks=callbacks)
-    state = trainer.fit(train, parts.get("val"), resume=resume)
+    state = trainer.fit(train, parts.get("val"), resume=resume, target=target)
     return trainer.model, state
+
+
+def _unlabelled(data):
+    """The same items with every label hidden: adaptation never sees target labels."""
+    hidden = np.full(data.labels.shape, -1, dtype=np.int64)
+    return replace(data, labels=hidden)
+
+
+def domain_gap(solution: Solution, source, target, batch_size: int = 64) -> dict:
+    """Domain-classifier accuracy and proxy A-distance on ``solution``'s features of two data sets."""
+    from .adaptation import domain_classifier_accuracy
+    from .features import extract_features
+
+    model = solution.model
+    f_s = extract_features(model, source, batch_size).numpy()
+    f_t = extract_features(model, target, batch_size).numpy()
+    return domain_classifier_accuracy(f_s, f_t)
 
 
 def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainConfig | None = None,
@@ -110,7 +127,8 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
              test: float = 0.15, in_chans: int | None = None, pretrained: bool = True, baseline: str | None = None,
              resume: bool = False, check_leakage: bool = True, name: str | None = None,
              callbacks: list[Callable] | None = None, data_options: dict[str, Any] | None = None,
-             image_size: int | None = None) -> FinetuneResult:
+             image_size: int | None = None, target_data=None, target_eval_data=None,
+             head_hidden: int = 0) -> FinetuneResult:
     """Fine-tune ``backbone`` on ``data`` (a path or LabeledData) and return the Solution with its report.
 
     Without ``val_data``/``test_data`` the data is split (stratified, by group when it has groups).
@@ -118,6 +136,11 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
     also trains the same architecture from random weights (all layers, same epochs) and reports the
     transfer gain, warning on negative transfer. ``image_size`` trains at a smaller square input than
     the backbone's default (faster on CPU); it is stored with the Solution's preprocessing.
+
+    With ``config.adapt`` the model adapts to ``target_data`` (unlabelled; labels are hidden from
+    training) and a source-only model is trained under the same budget. ``target_eval_data``
+    (labelled target data, used for evaluation only) then measures both, the domain classifier's
+    accuracy on their features (proxy A-distance) before and after, and warns on negative transfer.
     """
     from .data import find_leakage
     from .evaluation import compare_runs, format_comparison_md, write_report
@@ -136,8 +159,13 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
     if leakage and leakage.get("summary") and config.progress:
         print(f"leakage check: {leakage['summary']}", flush=True)
     in_chans = in_chans or infer_in_chans(data)
+    target, target_eval = _as_data(target_data), _as_data(target_eval_data)
+    _check_classes(data, target_eval, "target evaluation")
+    if config.adapt and target is None:
+        raise SuiteError(f"adaptation {config.adapt!r} needs unlabelled target data (--target-data)")
     model, state = _train_one(backbone, parts, config, out / "train" if out else None, in_chans, pretrained,
-                              data.task, resume, callbacks, image_size)
+                              data.task, resume, callbacks, image_size,
+                              _unlabelled(target) if target is not None else None, head_hidden)
     if not PartialState().is_main_process:  # other ranks helped train; rank 0 evaluates and saves
         return FinetuneResult(Solution(model, data.classes), {}, state.history, leakage)
     eval_name = "test" if "test" in parts else "val"
@@ -164,10 +192,20 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
             report.setdefault("warnings", []).extend(comparison.get("warnings", []))
         elif baseline:
             raise SuiteError(f"unknown baseline {baseline!r}; the one baseline is 'scratch'")
+        if config.adapt:
+            report["adaptation"] = _adaptation_report(solution, parts, target, target_eval, backbone, config,
+                                                      out, in_chans, pretrained, data.task, image_size,
+                                                      head_hidden)
+            report.setdefault("warnings", []).extend(report["adaptation"].get("warnings", []))
         solution.metrics = {"data": desc, **report["metrics"], "ci95": report["ci95"]}
+        if config.adapt and report["adaptation"].get("target"):
+            solution.metrics["target"] = report["adaptation"]["target"]
         if out is not None:
             files = write_report(report, out / "report", eval_data.labels, probs,
                                  title=f"{solution.name}: {backbone}")
+            if config.adapt:
+                with open(out / "report" / "report.md", "a") as f:
+                    f.write(_adaptation_markdown(report["adaptation"]))
             if comparison is not None:
                 with open(out / "report" / "report.md", "a") as f:
                     f.write("\n## Transfer vs scratch (same architecture, same epochs)\n\n")
@@ -176,3 +214,51 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
         solution.save(out / "solution")
         (out / "history.json").write_text(json.dumps(state.history, indent=2))
     return FinetuneResult(solution, report, state.history, leakage, baseline_report, comparison, files)
+
+
+def _adaptation_report(solution, parts, target, target_eval, backbone, config, out, in_chans, pretrained, task,
+                       image_size, head_hidden) -> dict:
+    """Source-only under the same budget, both on the labelled target data, and the domain gap."""
+    from .evaluation import compare_runs
+
+    source_cfg = replace(config, adapt=None, adapt_options={})
+    source_model, _ = _train_one(backbone, parts, source_cfg, out / "source_only" if out else None, in_chans,
+                                 pretrained, task, False, None, image_size, None, head_hidden)
+    source_only = Solution(source_model, solution.labels)
+    result = {"method": config.adapt, "options": config.adapt_options, "target_items_unlabelled": len(target),
+              "warnings": []}
+    source_eval = parts.get("test") or parts.get("val") or parts["train"]
+    if target_eval is None:
+        result["warnings"].append("no labelled target data given (--target-eval-data): the adaptation's "
+                                  "effect on the target domain is not measured")
+        return result
+    desc = f"labelled target data {target_eval.source} ({len(target_eval)} items, used for evaluation only)"
+    adapted_report, _ = evaluate_solution(solution, target_eval, data_desc=desc, seed=config.seed)
+    source_report, _ = evaluate_solution(source_only, target_eval, data_desc=desc, seed=config.seed)
+    comparison = compare_runs({"source-only": source_report, config.adapt: adapted_report}, metric="accuracy",
+                              reference="source-only")
+    result.update({
+        "target": {"data": desc, "metrics": adapted_report["metrics"], "ci95": adapted_report["ci95"]},
+        "source_only_target": {"metrics": source_report["metrics"], "ci95": source_report["ci95"]},
+        "comparison": comparison,
+        "domain_gap_before": domain_gap(source_only, source_eval, target_eval),
+        "domain_gap_after": domain_gap(solution, source_eval, target_eval),
+    })
+    result["warnings"].extend(comparison.get("warnings", []))
+    return result
+
+
+def _adaptation_markdown(adapt: dict) -> str:
+    from .evaluation import format_comparison_md
+
+    lines = [f"\n## Domain adaptation: {adapt['method']}\n",
+             f"Unlabelled target items used in training: {adapt['target_items_unlabelled']}.\n"]
+    if "comparison" in adapt:
+        lines += [f"Target evaluation: {adapt['target']['data']}.\n", format_comparison_md(adapt["comparison"]), "",
+                  "| domain classifier on features | accuracy | proxy A-distance |", "|---|---|---|",
+                  f"| source-only model | {adapt['domain_gap_before']['domain_accuracy']:.3f} | "
+                  f"{adapt['domain_gap_before']['proxy_a_distance']:.3f} |",
+                  f"| adapted model | {adapt['domain_gap_after']['domain_accuracy']:.3f} | "
+                  f"{adapt['domain_gap_after']['proxy_a_distance']:.3f} |", ""]
+    lines += [f"- {w}" for w in adapt.get("warnings", [])]
+    return "\n".join(lines) + "\n"

@@ -53,7 +53,7 @@ class Source:
 
 
 _SOURCES: dict[str, Source] = {}
-_BUILTIN_SOURCES = ("embedded", "timm_source", "torchvision_source", "hf_source", "monai_source")
+_BUILTIN_SOURCES = ("embedded", "timm_source", "torchvision_source", "hf_source", "monai_source", "small")
 _loaded = False
 
 
@@ -100,16 +100,18 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def create_model(spec: str, num_classes: int = 0, in_chans: int | None = None, pretrained: bool = True,
-                 task: str = "multiclass", dropout: float = 0.0) -> TransferModel:
+                 task: str = "multiclass", dropout: float = 0.0, head_hidden: int = 0) -> TransferModel:
     """Turn a spec into a ready-to-fine-tune :class:`TransferModel`.
 
     ``num_classes=0`` gives a feature extractor (identity head). When ``num_classes`` equals the
     classes of a pretrained classifier the backbone came with (1000 for ImageNet), that classifier
     is kept, as timm does. ``in_chans`` adapts the first convolution (1 for grayscale).
+    ``head_hidden`` puts a Linear-BN-ReLU bottleneck of that width before the classifier.
     """
     spec = str(spec)
     if _looks_like_path(spec):
-        return _create_from_path(Path(spec).expanduser(), num_classes, in_chans, pretrained, task, dropout)
+        return _create_from_path(Path(spec).expanduser(), num_classes, in_chans, pretrained, task, dropout,
+                                 head_hidden)
     parsed = parse_spec(spec)
     options = dict(parsed.options)
     weights = options.pop("weights", None)
@@ -117,9 +119,9 @@ def create_model(spec: str, num_classes: int = 0, in_chans: int | None = None, p
         Spec(parsed.source, parsed.name, options), pretrained=pretrained and not weights, in_chans=in_chans)
     if weights:
         _load_backbone_weights(backbone, Path(weights).expanduser(), spec)
-    model = TransferModel(backbone, num_classes, spec=spec, task=task, dropout=dropout)
+    model = TransferModel(backbone, num_classes, spec=spec, task=task, dropout=dropout, head_hidden=head_hidden)
     head_state = backbone.info.get("head_state")
-    if head_state is not None and num_classes == head_state["weight"].shape[0] and not weights:
+    if head_state is not None and num_classes == head_state["weight"].shape[0] and not weights and not head_hidden:
         model.head[-1].load_state_dict(head_state)
         model.head_pretrained = True
     return model
@@ -147,7 +149,7 @@ def _load_backbone_weights(backbone: Backbone, path: Path, spec: str) -> None:
     backbone.info.pop("head_state", None)
 
 
-def _create_from_path(path: Path, num_classes, in_chans, pretrained, task, dropout) -> TransferModel:
+def _create_from_path(path: Path, num_classes, in_chans, pretrained, task, dropout, head_hidden) -> TransferModel:
     if path.is_dir() and (path / "config.json").is_file():
         from .solution import Solution, is_solution_dir
 
@@ -156,7 +158,7 @@ def _create_from_path(path: Path, num_classes, in_chans, pretrained, task, dropo
             if num_classes and num_classes != model.num_classes:
                 model.reset_classifier(num_classes)
             return model
-        return create_model(f"hf:{path}", num_classes, in_chans, pretrained, task, dropout)
+        return create_model(f"hf:{path}", num_classes, in_chans, pretrained, task, dropout, head_hidden)
     if path.is_file() and path.suffix == ".safetensors":
         from safetensors import safe_open
 
@@ -165,7 +167,8 @@ def _create_from_path(path: Path, num_classes, in_chans, pretrained, task, dropo
         if "suite.spec" not in meta:
             raise SuiteError(f"{path}: this weight file does not name its architecture; "
                              f"use SPEC?weights={path} (for example timm:resnet18?weights={path})")
-        return create_model(f"{meta['suite.spec']}?weights={path}", num_classes, in_chans, pretrained, task, dropout)
+        return create_model(f"{meta['suite.spec']}?weights={path}", num_classes, in_chans, pretrained, task, dropout,
+                            head_hidden)
     if path.is_file():
         raise SuiteError(f"{path}: a bare {path.suffix or 'file'} does not name its architecture; "
                          f"use SPEC?weights={path} (weights load with safetensors or torch weights_only)")

@@ -31,12 +31,20 @@ class Backbone:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def make_head(num_features: int, num_classes: int, dropout: float = 0.0) -> nn.Module:
-    """A linear classifier, with optional dropout before it; ``num_classes=0`` gives identity."""
+def make_head(num_features: int, num_classes: int, dropout: float = 0.0, hidden: int = 0) -> nn.Module:
+    """A linear classifier, optionally after a bottleneck (Linear-BN-ReLU of width ``hidden``) and
+    dropout; ``num_classes=0`` gives identity. The layer before the last gives the features that
+    domain adaptation aligns."""
     if num_classes <= 0:
         return nn.Identity()
-    layers: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
-    layers.append(nn.Linear(num_features, num_classes))
+    layers: list[nn.Module] = []
+    width = num_features
+    if hidden:
+        layers += [nn.Linear(num_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
+        width = hidden
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(width, num_classes))
     return nn.Sequential(*layers)
 
 
@@ -49,7 +57,7 @@ class TransferModel(nn.Module):
     """
 
     def __init__(self, backbone: Backbone, num_classes: int, spec: str, task: str = "multiclass",
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, head_hidden: int = 0):
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -61,10 +69,11 @@ class TransferModel(nn.Module):
         self.spec = spec
         self.task = task
         self.dropout = dropout
+        self.head_hidden = head_hidden
         self.backbone_pretrained = backbone.pretrained
         self.backbone_info = dict(backbone.info)
         self._backbone_groups = [["backbone." + n for n in g] for g in backbone.groups]
-        self.head = make_head(self.num_features, num_classes, dropout)
+        self.head = make_head(self.num_features, num_classes, dropout, head_hidden)
         self.head_pretrained = False
 
     # --- the contract -------------------------------------------------------------------------
@@ -78,9 +87,25 @@ class TransferModel(nn.Module):
         """Logits ``(B, num_classes)`` from pooled features."""
         return self.head(features)
 
-    def forward(self, x, features: bool = False):
-        """Logits from inputs, or from pooled features when ``features=True`` (cached features)."""
-        return self.forward_head(x if features else self.forward_features(x))
+    def split_head(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z, logits)``: the head's input to its last layer ``(B, H)`` (what adaptation aligns) and logits."""
+        if isinstance(self.head, nn.Identity):
+            return features, features
+        z = self.head[:-1](features)
+        return z, self.head[-1](z)
+
+    @property
+    def embedding_dim(self) -> int:
+        """Width of ``z``, the head's input to its last layer."""
+        return self.head_hidden or self.num_features
+
+    def forward(self, x, features: bool = False, with_embedding: bool = False):
+        """Logits from inputs, or from pooled features when ``features=True`` (cached features).
+
+        ``with_embedding=True`` returns ``(z, logits)`` (see ``split_head``), what adaptation needs.
+        """
+        f = x if features else self.forward_features(x)
+        return self.split_head(f) if with_embedding else self.forward_head(f)
 
     def reset_classifier(self, num_classes: int, dropout: float | None = None) -> None:
         """Replace the head with a freshly initialised one for ``num_classes`` outputs."""
@@ -88,7 +113,7 @@ class TransferModel(nn.Module):
         self.head_pretrained = False
         if dropout is not None:
             self.dropout = dropout
-        self.head = make_head(self.num_features, num_classes, self.dropout)
+        self.head = make_head(self.num_features, num_classes, self.dropout, self.head_hidden)
 
     def group_names(self) -> list[list[str]]:
         """Parameter names grouped from input to output; the head is the last group."""
@@ -124,5 +149,5 @@ class TransferModel(nn.Module):
     def extra_config(self) -> dict[str, Any]:
         """What a Solution stores to rebuild this model."""
         return {"spec": self.spec, "task": self.task, "num_classes": self.num_classes,
-                "num_features": self.num_features, "dropout": self.dropout,
+                "num_features": self.num_features, "dropout": self.dropout, "head_hidden": self.head_hidden,
                 "in_chans": self.preprocess.in_chans if self.preprocess.modality != "text" else None}

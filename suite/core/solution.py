@@ -113,7 +113,7 @@ class Solution:
         m = self.model
         in_chans = m.preprocess.in_chans if m.preprocess.modality != "text" else None
         return create_model(m.spec, num_classes=m.num_classes, in_chans=in_chans, pretrained=pretrained,
-                            task=m.task, dropout=m.dropout)
+                            task=m.task, dropout=m.dropout, head_hidden=m.head_hidden)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "Solution":
@@ -125,7 +125,8 @@ class Solution:
         mcfg, wcfg = cfg["model"], cfg["weights"]
         pretrained_base = wcfg.get("base") == "pretrained"
         model = create_model(mcfg["spec"], num_classes=mcfg["num_classes"], in_chans=mcfg.get("in_chans"),
-                             pretrained=pretrained_base, task=mcfg["task"], dropout=mcfg.get("dropout", 0.0))
+                             pretrained=pretrained_base, task=mcfg["task"], dropout=mcfg.get("dropout", 0.0),
+                             head_hidden=mcfg.get("head_hidden", 0))
         stored = load_state_dict(path / wcfg["file"])
         state = model.state_dict()
         unknown = sorted(set(stored) - set(state))

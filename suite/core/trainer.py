@@ -58,6 +58,8 @@ class TrainConfig:
     num_workers: int = 0
     eval_batch_size: int = 64
     cache_dir: str | None = None
+    adapt: str | None = None  # domain adaptation method (needs target data), see suite.core.adaptation
+    adapt_options: dict = field(default_factory=dict)
     progress: bool = True
 
     def __post_init__(self):
@@ -114,6 +116,12 @@ def class_weight_vector(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(counts.sum() / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
 
 
+def _cycle(loader):
+    """Batches of ``loader`` forever (a target set smaller than the source set is reused)."""
+    while True:
+        yield from loader
+
+
 def _atomic_torch_save(obj, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -142,6 +150,10 @@ class Trainer:
         self.output_dir = Path(output_dir) if output_dir else None
         self.callbacks = list(callbacks or [])
         self.strategy: Strategy = create_strategy(self.config.strategy, **self.config.strategy_options)
+        from .adaptation import create_adaptation
+
+        self.adaptation = (create_adaptation(self.config.adapt, **self.config.adapt_options)
+                           if self.config.adapt else None)
         self.accelerator = Accelerator(
             cpu=not torch.cuda.is_available(),  # lets torchrun/accelerate launch use gloo on CPU-only machines
             gradient_accumulation_steps=self.config.grad_accum, mixed_precision=self.config.mixed_precision,
@@ -158,21 +170,28 @@ class Trainer:
         for cb in self.callbacks:
             cb(event, self.state)
 
-    def _loss_fn(self, train_labels: np.ndarray) -> nn.Module:
+    def _loss_fn(self, train_labels: np.ndarray):
+        """Per-sample task loss ``(logits, y) -> (B,)``."""
         cfg, model = self.config, self.model
         weights = class_weight_vector(train_labels, model.num_classes) if cfg.class_weights else None
+        if weights is not None:
+            weights = weights.to(self.accelerator.device)
         if model.task == "multilabel":
-            return nn.BCEWithLogitsLoss(pos_weight=weights)
-        return nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+            bce = nn.BCEWithLogitsLoss(pos_weight=weights, reduction="none")
+            return lambda logits, y: bce(logits, y).mean(-1)
+        return nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing, reduction="none")
 
-    def _train_transform(self, epoch: int):
+    def _train_transform(self, epoch: int, source: bool = True):
         from .data.augment import augmentation
 
         pre = self.model.preprocess
         if pre.modality != "image":
             return None
         aug = augmentation(self.config.augment, size=None, seed=self.config.seed * 7919 + epoch)
+        style = self.adaptation.source_transform() if source and self.adaptation else None
         base = pre.image_transform()
+        if style is not None:
+            return lambda img: base(aug(style(img)))
         return lambda img: base(aug(img))
 
     def _sampler(self, labels: np.ndarray, epoch: int):
@@ -186,19 +205,23 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
         return WeightedRandomSampler(torch.as_tensor(w, dtype=torch.double), len(labels), generator=gen)
 
-    def _epoch_loader(self, data, features, epoch: int):
-        """Batches for one epoch: cached features or transformed inputs, in a seeded order."""
+    def _epoch_loader(self, data, features, epoch: int, source: bool = True):
+        """Batches ``(x, y, sample_weight)`` for one epoch: cached features or transformed inputs, in a
+        seeded order. ``source=False`` gives target batches (no source restyling, no weights)."""
         cfg = self.config
-        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        sampler = self._sampler(data.labels, epoch)
+        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch + (0 if source else 500))
+        sampler = self._sampler(data.labels, epoch) if source else None
+        weights = self.adaptation.sample_weights() if source and self.adaptation else None
+        weights = torch.ones(len(data)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
         if features is not None:
             from torch.utils.data import DataLoader, TensorDataset
 
             labels = torch.as_tensor(data.labels, dtype=torch.float32 if data.labels.ndim == 2 else torch.int64)
-            return DataLoader(TensorDataset(features, labels), batch_size=cfg.batch_size,
-                              shuffle=sampler is None, sampler=sampler, generator=gen)
-        return input_loader(self.model, data, cfg.batch_size, transform=self._train_transform(epoch), shuffle=True,
-                            sampler=sampler, num_workers=cfg.num_workers, generator=gen)
+            return DataLoader(TensorDataset(features, labels, weights), batch_size=cfg.batch_size,
+                              shuffle=sampler is None, sampler=sampler, generator=gen, drop_last=not source)
+        return input_loader(self.model, data, cfg.batch_size, transform=self._train_transform(epoch, source),
+                            shuffle=True, sampler=sampler, num_workers=cfg.num_workers, generator=gen,
+                            sample_weights=weights, drop_last=not source)
 
     # --- evaluation ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -234,6 +257,7 @@ class Trainer:
         model = self.model
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(),
+                 "adapt": self.adaptation.module.state_dict() if self.adaptation and self.adaptation.module else {},
                  "trainer": json.dumps(asdict(self.state)), "config": json.dumps(asdict(self.config))}
         _atomic_torch_save(state, self.output_dir / CHECKPOINT)
 
@@ -243,13 +267,15 @@ class Trainer:
             return False
         state = torch.load(path, map_location="cpu", weights_only=True)
         saved_cfg = json.loads(state["config"])
-        for key in ("epochs", "batch_size", "lr", "strategy", "seed"):
+        for key in ("epochs", "batch_size", "lr", "strategy", "seed", "adapt"):
             if saved_cfg.get(key) != getattr(self.config, key):
                 raise SuiteError(f"{path}: cannot resume: {key} was {saved_cfg.get(key)!r}, now "
                                  f"{getattr(self.config, key)!r}; use the same settings or a new output dir")
         self.model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if self.adaptation is not None and self.adaptation.module is not None:
+            self.adaptation.module.load_state_dict(state["adapt"])
         self.state = TrainerState(**json.loads(state["trainer"]))
         return True
 
@@ -264,13 +290,22 @@ class Trainer:
         return better
 
     # --- the loop -----------------------------------------------------------------------------
-    def fit(self, train, val=None, resume: bool = False) -> TrainerState:
-        """Train on ``train`` (LabeledData), validate on ``val`` each epoch, keep the best weights."""
+    def fit(self, train, val=None, resume: bool = False, target=None) -> TrainerState:
+        """Train on ``train`` (LabeledData), validate on ``val`` each epoch, keep the best weights.
+
+        With ``config.adapt``, ``target`` is unlabelled data of the domain to adapt to (its labels,
+        if any, are never read).
+        """
         from .weights import load_state_dict, save_state_dict
 
         cfg, acc = self.config, self.accelerator
         if len(train) == 0:
             raise SuiteError("no training data")
+        if self.adaptation is not None and (target is None or len(target) == 0):
+            raise SuiteError(f"adaptation {cfg.adapt!r} needs unlabelled target data (--target-data)")
+        if self.adaptation is not None and acc.num_processes > 1 and cfg.adapt == "dann":
+            raise SuiteError("dann trains a discriminator that is not synchronised across processes yet; "
+                             "run it in one process")
         if self.output_dir is not None:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             if not resume and self.is_main:
@@ -279,19 +314,28 @@ class Trainer:
         self.strategy.prepare(self.model)
         unfreeze(self.model)
         self.model.to(acc.device)
-        train_feats = val_feats = None
+        train_feats = val_feats = target_feats = None
         if self.strategy.cache_features:
             train_feats = extract_features(self.model, train, cfg.eval_batch_size, cfg.cache_dir,
                                            acc.device, cfg.num_workers, progress=cfg.progress and self.is_main)
             if val is not None:
                 val_feats = extract_features(self.model, val, cfg.eval_batch_size, cfg.cache_dir,
                                              acc.device, cfg.num_workers)
-        loss_fn = self._loss_fn(train.labels).to(acc.device)
-        groups = self.strategy.param_groups(self.model, cfg.lr, cfg.weight_decay)
-        optimizer = (torch.optim.AdamW(groups, lr=cfg.lr) if cfg.optimizer == "adamw"
-                     else torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True))
+            if self.adaptation is not None and self.adaptation.uses_target_batches:
+                target_feats = extract_features(self.model, target, cfg.eval_batch_size, cfg.cache_dir,
+                                                acc.device, cfg.num_workers)
+        loss_fn = self._loss_fn(train.labels)
         steps_per_epoch = math.ceil(math.ceil(len(train) / cfg.batch_size / acc.num_processes) / cfg.grad_accum)
         self.state.total_steps = total = steps_per_epoch * cfg.epochs
+        groups = self.strategy.param_groups(self.model, cfg.lr, cfg.weight_decay)
+        if self.adaptation is not None:
+            self.adaptation.setup(self, train, target)
+            if self.adaptation.module is not None:
+                self.adaptation.module.to(acc.device)
+                groups.append({"params": list(self.adaptation.module.parameters()), "lr": cfg.lr,
+                               "initial_lr": cfg.lr, "weight_decay": cfg.weight_decay, "group": -1})
+        optimizer = (torch.optim.AdamW(groups, lr=cfg.lr) if cfg.optimizer == "adamw"
+                     else torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True))
         warmup = int(cfg.warmup * total)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: lr_factor(step, total, warmup, cfg.schedule))
@@ -309,10 +353,16 @@ class Trainer:
             self.strategy.on_epoch_start(raw, epoch, optimizer)
             self.strategy.train_mode(raw)
             loader = acc.prepare_data_loader(self._epoch_loader(train, train_feats, epoch))
-            losses = self._train_epoch(loader, loss_fn, optimizer, scheduler, features=train_feats is not None)
+            target_loader = None
+            if self.adaptation is not None and self.adaptation.uses_target_batches:
+                target_loader = self._epoch_loader(target, target_feats, epoch, source=False)
+            losses = self._train_epoch(loader, loss_fn, optimizer, scheduler, features=train_feats is not None,
+                                       target_loader=target_loader)
             metrics = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                       "lr": optimizer.param_groups[-1]["lr"],
+                       "lr": optimizer.param_groups[0]["lr"],
                        "trainable_groups": len([g for g in raw.param_groups() if any(p.requires_grad for p in g)])}
+            if self.adaptation is not None:
+                metrics.update({f"adapt_{k}": v for k, v in self.adaptation.stats().items()})
             if val is not None and len(val):
                 metrics.update(self.validation_metrics(val, val_feats))
             self.state.seconds = time.perf_counter() - t0
@@ -338,10 +388,30 @@ class Trainer:
             raw.load_state_dict(best_state)
         self.strategy.finalize(raw)
         self.model = raw.eval()
+        if self.adaptation is not None:
+            self.adaptation.finalize(self, target)
         self._wrapped = None
         return self.state
 
-    def _train_epoch(self, loader, loss_fn, optimizer, scheduler, features: bool) -> list[float]:
+    def _adaptation_step(self, x_s, y, w, x_t, loss_fn, features: bool) -> torch.Tensor:
+        """Task loss on the source batch plus the adaptation loss on source and target features."""
+        device = self.accelerator.device
+        to = (lambda b: {k: v.to(device) for k, v in b.items()}) if isinstance(x_t, dict) else (lambda b: b.to(device))
+        x_t = to(x_t)
+        if isinstance(x_s, dict):  # token batches differ in length: two passes
+            z_s, logits_s = self._wrapped(x_s, features=features, with_embedding=True)
+            z_t, logits_t = self._wrapped(x_t, features=features, with_embedding=True)
+        else:  # one pass over both domains, so BatchNorm sees them together
+            z, logits = self._wrapped(torch.cat([x_s, x_t]), features=features, with_embedding=True)
+            n = len(x_s)
+            z_s, z_t, logits_s, logits_t = z[:n], z[n:], logits[:n], logits[n:]
+        loss = (loss_fn(logits_s.float(), y) * w).sum() / w.sum()
+        self.adaptation.progress = self.state.step / max(1, self.state.total_steps)
+        extra = self.adaptation.loss(z_s, z_t, logits_s, logits_t)
+        return loss if extra is None else loss + self.adaptation.weight * extra
+
+    def _train_epoch(self, loader, loss_fn, optimizer, scheduler, features: bool,
+                     target_loader=None) -> list[float]:
         cfg, acc = self.config, self.accelerator
         losses = []
         iterator = loader
@@ -349,10 +419,14 @@ class Trainer:
             from tqdm.auto import tqdm
 
             iterator = tqdm(loader, desc=f"epoch {self.state.epoch + 1}/{cfg.epochs}", leave=False)
-        for x, y in iterator:
+        targets = _cycle(target_loader) if target_loader is not None else None
+        for x, y, w in iterator:
             with acc.accumulate(self._wrapped):
-                logits = self._wrapped(x, features=features)
-                loss = loss_fn(logits.float(), y)
+                if targets is None:
+                    logits = self._wrapped(x, features=features)
+                    loss = (loss_fn(logits.float(), y) * w).sum() / w.sum()
+                else:
+                    loss = self._adaptation_step(x, y, w, next(targets)[0], loss_fn, features)
                 if not torch.isfinite(loss):
                     last = self.output_dir / CHECKPOINT if self.output_dir else None
                     raise SuiteError(f"non-finite loss ({loss.item()}) at epoch {self.state.epoch + 1}, step "
