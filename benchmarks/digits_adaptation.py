@@ -1,8 +1,9 @@
 """Domain adaptation on real digits: USPS (labelled source) -> MNIST-M (unlabelled target).
 
-    .venv/bin/python benchmarks/digits_adaptation.py [--epochs 15] [--methods dann,coral,...] [--quick]
+    .venv/bin/python benchmarks/digits_adaptation.py [--epochs 10] [--methods dann,coral,...] [--quick]
 
-MNIST-M's 7,000 images are shuffled (seed 0): 5,000 are the unlabelled target set used in training,
+USPS digits are padded from 16x16 to 22x22 (MNIST's digit framing) before resizing. MNIST-M's
+7,000 images are shuffled (seed 0): 5,000 are the unlabelled target set used in training,
 2,000 are kept, with labels, for evaluation only. Every method trains the same network
 (`small:cnn?width=16`, 32x32, random init, 128-wide bottleneck) with the same budget; the last epoch is
 kept (no target labels are used to choose anything). Prints a markdown table with 95% bootstrap
@@ -30,7 +31,10 @@ def load_digits():
 
     usps = np.load(DATA / "usps_digits" / "usps_test_16x16.npz")
     classes = [str(i) for i in range(10)]
-    source = LabeledData(items=list(usps["images"]), labels=usps["labels"].astype(np.int64), classes=classes,
+    # USPS digits fill their 16x16 frame; MNIST(-M) digits sit in a 20/28 centre box. Pad USPS to the
+    # same framing (16/22) so both are resized to 32x32 at the same digit scale.
+    framed = [np.pad(x, 3) for x in usps["images"]]
+    source = LabeledData(items=framed, labels=usps["labels"].astype(np.int64), classes=classes,
                          modality="image", source="USPS (2,007 digits)")
     rows = [line.split() for line in (DATA / "mnist_m" / "labels.txt").read_text().splitlines() if line.strip()]
     order = np.random.default_rng(0).permutation(len(rows))
@@ -70,7 +74,7 @@ def main() -> None:
     from suite.core.trainer import TrainConfig
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--quick", action="store_true", help="2 epochs, for a smoke run")
     args = parser.parse_args()

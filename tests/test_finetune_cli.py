@@ -83,6 +83,9 @@ def test_export_text_solution(tmp_path):
     (["train", "--data", "{folder}", "--out", "{tmp}", "--schedule", "linear"], ["schedule must be one of"]),
     (["train", "--data", "{folder}", "--out", "{tmp}", "--backbone", "tv:resnet18"], ["tv:resnet18", "cache"]),
     (["evaluate", "/no/solution", "--data", "{folder}"], ["not a Solution directory"]),
+    (["train", "--data", "{folder}", "--out", "{tmp}", "--adapt", "dann"], ["needs unlabelled target data"]),
+    (["train", "--data", "{folder}", "--out", "{tmp}", "--adapt", "magic", "--target-data", "{folder}"],
+     ["unknown adaptation method", "coral"]),
 ])
 def test_bad_arguments_get_one_clear_line(photo_folder, tmp_path, args, words):
     args = [a.format(folder=photo_folder, tmp=tmp_path) for a in args]
@@ -118,3 +121,20 @@ def test_npz_files_keep_their_official_splits(tmp_path):
     result = finetune(tmp_path / "toy.npz", config=cfg)
     assert result.report["n"] == 10  # the official test split, not a re-split
     assert result.solution.preprocess.in_chans == 1  # grayscale detected, first conv adapted
+
+
+def test_train_with_adaptation_reports_source_only_on_the_target(photo_folder, tmp_path):
+    from PIL import Image, ImageOps
+
+    target = tmp_path / "target"
+    for img in photo_folder.rglob("*.png"):
+        (target / img.parent.name).mkdir(parents=True, exist_ok=True)
+        ImageOps.invert(Image.open(img).convert("RGB")).save(target / img.parent.name / img.name)
+    cli = run("train", "--data", str(photo_folder), "--out", str(tmp_path / "run"), "--epochs", "2",
+              "--lr", "0.01", "--no-progress", "--adapt", "coral", "--target-data", str(target),
+              "--target-eval-data", str(target), "--image-size", "64", "--head-hidden", "32")
+    assert cli.returncode == 0, cli.stderr
+    assert "target accuracy, source-only" in cli.stdout and "target accuracy, coral" in cli.stdout
+    report = json.loads((tmp_path / "run" / "report" / "report.json").read_text())
+    assert report["adaptation"]["target_items_unlabelled"] == 36
+    assert set(report["adaptation"]["domain_gap_after"]) == {"domain_accuracy", "proxy_a_distance"}
