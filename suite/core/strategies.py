@@ -14,9 +14,8 @@ A strategy decides which groups train at each epoch, their learning rates, and B
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
 from .errors import SuiteError
+from .registry import Registry
 from .freezing import freeze_backbone, freeze_to, optimizer_groups, set_all_bn_eval, set_frozen_bn_eval, unfreeze
 
 BN_MODES = ("frozen", "train", "eval")
@@ -61,31 +60,17 @@ class Strategy:
         return {"name": self.name, "lr_decay": self.lr_decay, "bn": self.bn}
 
 
-_STRATEGIES: dict[str, Callable[..., Strategy]] = {}
-
-
-def register_strategy(cls):
-    """Class decorator: make a strategy available by its ``name``."""
-    _STRATEGIES[cls.name] = cls
-    return cls
+STRATEGIES = Registry("strategy")
+register_strategy = STRATEGIES.register
 
 
 def create_strategy(name: str, **options) -> Strategy:
     """A strategy by name; unknown names or options list the valid ones."""
-    if name not in _STRATEGIES:
-        raise SuiteError(f"unknown strategy {name!r}; choose one of {', '.join(sorted(_STRATEGIES))}")
-    cls = _STRATEGIES[name]
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        import dataclasses
-
-        valid = [f.name for f in dataclasses.fields(cls)]
-        raise SuiteError(f"strategy {name!r}: {exc}; valid options: {', '.join(valid)}") from None
+    return STRATEGIES.create(name, **options)
 
 
 def list_strategies() -> list[str]:
-    return sorted(_STRATEGIES)
+    return STRATEGIES.names()
 
 
 register_strategy(Strategy)

@@ -15,7 +15,6 @@ logits), ``finalize`` (after training); everything else is the ordinary trainer.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,32 +23,22 @@ import torch
 from torch import nn
 
 from ..errors import SuiteError
+from ..registry import Registry
 from .losses import (CorrelationAlignmentLoss, DomainAdversarialLoss, DomainDiscriminator, EntropyLoss,
                      MultipleKernelMMD, PseudoLabelLoss)
 from .grl import WarmStartGradientReverseLayer
 
-_METHODS: dict[str, type] = {}
-
-
-def register_adaptation(cls):
-    _METHODS[cls.name] = cls
-    return cls
+ADAPTATIONS = Registry("adaptation method")
+register_adaptation = ADAPTATIONS.register
 
 
 def list_adaptations() -> list[str]:
-    return sorted(_METHODS)
+    return ADAPTATIONS.names()
 
 
 def create_adaptation(name: str, **options) -> "Adaptation":
     """An adaptation method by name; unknown names or options list the valid ones."""
-    if name not in _METHODS:
-        raise SuiteError(f"unknown adaptation method {name!r}; choose one of {', '.join(list_adaptations())}")
-    cls = _METHODS[name]
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        valid = [f.name for f in dataclasses.fields(cls)]
-        raise SuiteError(f"adaptation {name!r}: {exc}; valid options: {', '.join(valid)}") from None
+    return ADAPTATIONS.create(name, **options)
 
 
 @dataclass
