@@ -13,5 +13,6 @@ st.set_page_config(page_title="suite: transfer learning", layout="wide")
 navigation = st.navigation([
     st.Page(str(PAGES / "home.py"), title="Home", icon=":material/home:", default=True),
     st.Page(str(PAGES / "backbones.py"), title="Backbones", icon=":material/hub:"),
+    st.Page(str(PAGES / "explore.py"), title="Explore", icon=":material/scatter_plot:"),
 ])
 navigation.run()

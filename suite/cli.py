@@ -332,7 +332,7 @@ def _app_run(args: argparse.Namespace) -> int:
 
 
 # Modules that add more commands with the same ``command`` decorator (imported when the parser is built).
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["suite.cli_explore"]
 
 
 def build_parser() -> argparse.ArgumentParser:
