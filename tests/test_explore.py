@@ -340,7 +340,7 @@ def test_embed_cache_is_the_engines_feature_cache(tmp_path, photo_folder, monkey
 
     data = ex.load_items(photo_folder).subset([0, 1, 12, 13, 24, 25])
     emb = ex.embed(data, LITE0, cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("features-*.safetensors"))) == 1
+    assert len(list(tmp_path.glob("features-*/*.safetensors"))) == 1
     clear_memory_cache()
     engine_model = create_model(LITE0, num_classes=3, in_chans=3)  # as finetune builds it for RGB images
     monkeypatch.setattr(engine_model, "forward_features", lambda x: pytest.fail("features were recomputed"))

@@ -38,10 +38,13 @@ def test_frozen_features_are_computed_once_and_cached_on_disk(small_model, photo
     Trainer(small_model, _config(epochs=4, strategy="feature_extraction", cache_dir=str(tmp_path),
                                  eval_batch_size=10)).fit(photo_data)
     assert calls["n"] == 3  # one pass over 30 items in batches of 10, not one per epoch
-    assert len(list(tmp_path.glob("features-*.safetensors"))) == 1
+    assert len(list(tmp_path.glob("features-*/*.safetensors"))) == 1
     clear_memory_cache()
     feats = extract_features(small_model, photo_data, cache_dir=tmp_path)
     assert calls["n"] == 3 and feats.shape == (30, small_model.num_features)  # read from disk
+    shuffled = photo_data.subset([29, 3, 17, 8])  # another split of the same items: cached per item
+    assert torch.equal(extract_features(small_model, shuffled, cache_dir=tmp_path), feats[[29, 3, 17, 8]])
+    assert calls["n"] == 3
     small_model.backbone.conv_stem.weight.data.mul_(1.01)  # other weights: the cache must not be reused
     extract_features(small_model, photo_data, batch_size=30, cache_dir=tmp_path)
     assert calls["n"] == 4

@@ -16,8 +16,8 @@ import torch
 
 from .weights import fingerprint, load_state_dict, save_state_dict
 
-_MEMORY: dict[str, torch.Tensor] = {}
-_MEMORY_LIMIT = 8
+_MEMORY: dict[str, dict[str, torch.Tensor]] = {}  # model key -> item key -> feature row
+_MEMORY_LIMIT = 8  # models
 
 
 class _Weighted(torch.utils.data.Dataset):
@@ -70,59 +70,88 @@ def eval_transform(model):
     raise ValueError(f"no tensor transform for {pre.modality}")
 
 
-def _items_digest(data) -> str:
-    h = hashlib.sha256()
+def item_keys(data) -> list[str]:
+    """One short digest per item: a file's path, size and modification time, an array's bytes, a text."""
+    keys = []
     for item in data.items:
+        h = hashlib.sha1()
         if isinstance(item, (str, os.PathLike)) and data.modality != "text" and Path(item).exists():
             st = Path(item).stat()
-            h.update(f"{item}|{st.st_size}|{st.st_mtime_ns}".encode())
+            h.update(f"{Path(item).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
         elif isinstance(item, np.ndarray):
+            h.update(str((item.shape, item.dtype.str)).encode())
             h.update(np.ascontiguousarray(item).tobytes())
         else:
             h.update(str(item).encode("utf-8", "surrogatepass"))
-        h.update(b"\0")
-    return h.hexdigest()
+        keys.append(h.hexdigest()[:20])
+    return keys
 
 
-def cache_key(model, data) -> str:
-    """Identifies (backbone weights, preprocessing, items): equal keys mean equal features."""
+def model_key(model) -> str:
+    """Identifies (backbone weights, preprocessing): equal keys give equal features for an item."""
     parts = {"spec": model.spec, "weights": fingerprint(model.backbone.state_dict()),
-             "preprocess": model.preprocess.to_dict(), "items": _items_digest(data)}
+             "preprocess": model.preprocess.to_dict()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
+def _read_disk_cache(folder: Path) -> dict[str, torch.Tensor]:
+    """Item key -> feature row, from every shard written for one model."""
+    from safetensors import safe_open
+
+    rows: dict[str, torch.Tensor] = {}
+    for shard in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(shard), "pt") as f:
+            keys = json.loads((f.metadata() or {}).get("items", "[]"))
+            feats = f.get_tensor("features")
+        rows.update(zip(keys, feats))
+    return rows
+
+
 @torch.no_grad()
+def _compute(model, data, batch_size, device, num_workers, progress) -> torch.Tensor:
+    device = torch.device(device) if device else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    chunks = []
+    loader = input_loader(model, data, batch_size, num_workers=num_workers)
+    if progress:
+        from tqdm.auto import tqdm
+
+        loader = tqdm(loader, desc="features", leave=False)
+    for x, _ in loader:
+        x = {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
+        chunks.append(model.forward_features(x).float().cpu())
+    model.train(was_training)
+    return torch.cat(chunks) if chunks else torch.zeros(0, model.num_features)
+
+
 def extract_features(model, data, batch_size: int = 64, cache_dir: str | os.PathLike | None = None,
                      device: str | torch.device | None = None, num_workers: int = 0,
                      progress: bool = False) -> torch.Tensor:
-    """Pooled backbone features ``(N, D)`` for every item of ``data`` (eval mode, no augmentation)."""
-    key = cache_key(model, data)
-    if key in _MEMORY:
-        return _MEMORY[key]
-    path = Path(cache_dir) / f"features-{key}.safetensors" if cache_dir else None
-    if path is not None and path.is_file():
-        feats = load_state_dict(path)["features"]
-    else:
-        device = torch.device(device) if device else next(model.parameters()).device
-        was_training = model.training
-        model.eval()
-        chunks = []
-        loader = input_loader(model, data, batch_size, num_workers=num_workers)
-        if progress:
-            from tqdm.auto import tqdm
+    """Pooled backbone features ``(N, D)`` for every item of ``data`` (eval mode, no augmentation).
 
-            loader = tqdm(loader, desc="features", leave=False)
-        for x, _ in loader:
-            x = {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
-            chunks.append(model.forward_features(x).float().cpu())
-        model.train(was_training)
-        feats = torch.cat(chunks) if chunks else torch.zeros(0, model.num_features)
-        if path is not None:
-            save_state_dict({"features": feats}, path, metadata={"spec": model.spec, "n": str(len(feats))})
-    if len(_MEMORY) >= _MEMORY_LIMIT:
+    Features are cached per item (memory, and ``cache_dir/features-<model key>/`` on disk), so any
+    subset or reordering of items already seen, by ``suite embed`` or an earlier run, costs nothing.
+    """
+    mkey, keys = model_key(model), item_keys(data)
+    memory = _MEMORY.setdefault(mkey, {})
+    folder = Path(cache_dir) / f"features-{mkey}" if cache_dir else None
+    if folder is not None and any(k not in memory for k in keys) and folder.is_dir():
+        memory.update(_read_disk_cache(folder))
+    missing = sorted({i for i, k in enumerate(keys) if k not in memory})
+    if missing:
+        feats = _compute(model, data.subset(missing), batch_size, device, num_workers, progress)
+        new = dict(zip((keys[i] for i in missing), feats))
+        memory.update(new)
+        if folder is not None:
+            shard = hashlib.sha1("".join(new).encode()).hexdigest()[:16]
+            save_state_dict({"features": feats}, folder / f"{shard}.safetensors",
+                            metadata={"spec": model.spec, "items": json.dumps(list(new))})
+    while len(_MEMORY) > _MEMORY_LIMIT:
         _MEMORY.pop(next(iter(_MEMORY)))
-    _MEMORY[key] = feats
-    return feats
+    if not keys:
+        return torch.zeros(0, model.num_features)
+    return torch.stack([memory[k] for k in keys])
 
 
 def clear_memory_cache() -> None:
