@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Idle OpenMP threads sleep instead of spinning: on a small machine shared with other jobs, spinning
+# threads of a 2-thread torch can run 10x slower. Read when torch loads, so import this module first.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SUITE_DATA", REPO.parent / "shared" / "data"))
@@ -24,8 +27,9 @@ def set_threads(threads: int) -> str:
     import torch
 
     torch.set_num_threads(threads)
-    return (f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-            f"{platform.processor() or platform.machine()}")
+    return (f"torch {torch.__version__}, {torch.get_num_threads()} threads "
+            f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}), {os.cpu_count()} CPUs "
+            f"{platform.machine()}")
 
 
 def require(path: Path) -> Path:

@@ -22,6 +22,9 @@ Writes benchmarks/results/cached_features.md and .json.
 
 from __future__ import annotations
 
+# _common first: it sets the OpenMP wait policy, which torch reads when it loads
+from _common import BACKBONE, TOMATO, ci_cell, per_class, publish, require, set_threads
+
 import argparse
 import math
 import tempfile
@@ -31,8 +34,6 @@ from dataclasses import replace
 import numpy as np
 import torch
 from torch import nn
-
-from _common import BACKBONE, TOMATO, ci_cell, per_class, publish, require, set_threads
 
 
 def plain_loop(model, train, cfg) -> None:
