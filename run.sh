@@ -30,7 +30,7 @@ case "$cmd" in
     app)
         ensure_env
         export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
-        exec "$VENV/bin/streamlit" run apps/Home.py --server.headless true \
+        exec "$VENV/bin/streamlit" run apps/Home.py --server.headless true --client.toolbarMode viewer \
             --server.address "${SUITE_ADDRESS:-localhost}" --server.port "${SUITE_PORT:-8501}" "$@"
         ;;
     test)
