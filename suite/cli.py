@@ -127,7 +127,9 @@ _CONFIG_HELP = {
     "get lr x lr_decay^depth with discriminative strategies); try 1e-2 for feature_extraction, 1e-3 otherwise",
     "weight_decay": "AdamW weight decay", "optimizer": "adamw or sgd", "schedule": "cosine, onecycle or constant",
     "warmup": "warm-up as a fraction of all steps", "strategy": "feature_extraction, partial, full, "
-    "discriminative, gradual_unfreezing, lp_ft or lora", "augment": "none, light, standard, medical or field",
+    "discriminative, gradual_unfreezing, lp_ft or lora",
+    "augment": "none, light, standard, medical or field (unset: light when the backbone trains; cached "
+    "features are never augmented)",
     "monitor": "val_loss or val_accuracy (best checkpoint, early stopping)",
     "patience": "stop after this many epochs without improvement", "class_weights": "inverse-frequency loss weights",
     "balanced_sampler": "sample classes equally", "label_smoothing": "label smoothing", "grad_accum":
@@ -153,7 +155,8 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
         if isinstance(default, bool):
             group.add_argument(flag, action="store_true", help=_CONFIG_HELP.get(f.name))
         else:
-            kind = {"patience": int, "max_grad_norm": float, "cache_dir": str, "adapt": str}.get(f.name, type(default))
+            kind = {"patience": int, "max_grad_norm": float, "cache_dir": str, "adapt": str,
+                    "augment": str}.get(f.name, type(default))
             group.add_argument(flag, type=kind, default=default, help=f"{_CONFIG_HELP.get(f.name, '')} "
                                f"(default: {default})")
     group.add_argument("--strategy-opt", action="append", default=[], metavar="KEY=VALUE",

@@ -431,3 +431,14 @@ def test_compare_runs_warns_when_data_differs_or_metric_undefined():
     assert any("'b': auroc is undefined" in w for w in cmp["warnings"])
     assert not any("negative transfer" in w for w in cmp["warnings"])
     assert cmp["rows"][1]["delta_vs_reference"] is None
+
+
+def test_a_model_that_predicts_one_class_is_called_out():
+    y = np.array([0, 1, 0, 1, 1, 1])
+    probs = np.tile([0.2, 0.8], (6, 1))
+    result = evaluate_predictions(y, probs, ["normal", "pneumonia"], task="binary", n_bootstrap=10)
+    assert result["metrics"]["accuracy"] == pytest.approx(4 / 6)
+    assert any("predicts 'pneumonia' for every item" in w for w in result["warnings"])
+    varied = evaluate_predictions(y, np.array([[0.9, 0.1], [0.2, 0.8]] * 3), ["normal", "pneumonia"],
+                                  task="binary", n_bootstrap=10)
+    assert not any("for every item" in w for w in varied["warnings"])

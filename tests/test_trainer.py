@@ -144,3 +144,18 @@ def test_learning_rate_schedules(schedule, step, total, warmup, expected):
 def test_bad_config_is_refused(kw, words):
     with pytest.raises(SuiteError, match=words):
         TrainConfig(**kw)
+
+
+def test_without_validation_data_the_last_epoch_is_kept(small_model, photo_data, tmp_path):
+    cfg = _config(epochs=2, strategy="partial")
+    trainer = Trainer(small_model, cfg, output_dir=tmp_path)
+    state = trainer.fit(photo_data)
+    assert state.best_epoch == -1 and not (tmp_path / "best.safetensors").exists()
+    last = torch.load(tmp_path / CHECKPOINT, weights_only=True)["model"]
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(v, last[k]), k
+
+
+def test_cached_features_say_that_augmentation_is_not_applied(small_model, photo_data):
+    with pytest.warns(UserWarning, match="augment='light' is not applied"):
+        Trainer(small_model, _config(epochs=1, augment="light", strategy="feature_extraction")).fit(photo_data)

@@ -58,6 +58,9 @@ def evaluate_predictions(y_true, probs, labels: list[str], task: str = "multicla
     if n < SMALL_TEST_SET:
         warns.append(f"small test set (n={n}): wide confidence intervals")
     warns += _absent_class_warnings(inp.y, labels, task)
+    if task != "multilabel" and n > 1 and len(np.unique(inp.pred)) == 1:
+        warns.append(f"the model predicts {labels[int(inp.pred[0])]!r} for every item: its accuracy is that "
+                     "class's share, not evidence that it learned anything")
 
     per_label_auroc = _per_label_auroc(inp.y, inp.probs, task)
     metrics = _point_metrics(inp, task, per_label_auroc)

@@ -14,6 +14,7 @@ import os
 import random
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -45,7 +46,7 @@ class TrainConfig:
     warmup: float = 0.1  # fraction of all optimizer steps
     strategy: str = "feature_extraction"
     strategy_options: dict = field(default_factory=dict)
-    augment: str = "light"
+    augment: str | None = None  # preset; None = "light" when the backbone trains, "none" on cached features
     monitor: str = "val_loss"  # or val_accuracy
     patience: int | None = None  # early stopping after this many epochs without improvement
     class_weights: bool = False
@@ -187,7 +188,7 @@ class Trainer:
         pre = self.model.preprocess
         if pre.modality != "image":
             return None
-        aug = augmentation(self.config.augment, size=None, seed=self.config.seed * 7919 + epoch)
+        aug = augmentation(self.config.augment or "light", size=None, seed=self.config.seed * 7919 + epoch)
         style = self.adaptation.source_transform() if source and self.adaptation else None
         base = pre.image_transform()
         if style is not None:
@@ -280,9 +281,7 @@ class Trainer:
         return True
 
     def _improved(self, metrics: dict) -> bool:
-        value = metrics.get(self.config.monitor)
-        if value is None:
-            return True
+        value = metrics[self.config.monitor]
         best = self.state.best_metric
         better = best is None or (value < best if self.config.monitor == "val_loss" else value > best)
         if better:
@@ -314,7 +313,13 @@ class Trainer:
         self.strategy.prepare(self.model)
         unfreeze(self.model)
         self.model.to(acc.device)
+        has_val = val is not None and len(val) > 0
         train_feats = val_feats = target_feats = None
+        if self.strategy.cache_features and cfg.augment not in (None, "none") and \
+                self.model.preprocess.modality == "image":
+            warnings.warn(f"strategy {cfg.strategy!r} trains on cached features of un-augmented images: "
+                          f"augment={cfg.augment!r} is not applied (use partial or full to train with it)",
+                          stacklevel=2)
         if self.strategy.cache_features:
             train_feats = extract_features(self.model, train, cfg.eval_batch_size, cfg.cache_dir,
                                            acc.device, cfg.num_workers, progress=cfg.progress and self.is_main)
@@ -363,17 +368,17 @@ class Trainer:
                        "trainable_groups": len([g for g in raw.param_groups() if any(p.requires_grad for p in g)])}
             if self.adaptation is not None:
                 metrics.update({f"adapt_{k}": v for k, v in self.adaptation.stats().items()})
-            if val is not None and len(val):
+            if has_val:
                 metrics.update(self.validation_metrics(val, val_feats))
             self.state.seconds = time.perf_counter() - t0
             metrics["seconds"] = round(self.state.seconds, 2)
             self.state.history.append(metrics)
-            if self._improved(metrics):
+            if has_val and self._improved(metrics):  # without validation data the last epoch is kept
                 self.state.best_epoch = epoch
                 best_state = {k: v.detach().clone() for k, v in raw.state_dict().items()}
                 if best_path is not None and self.is_main:
                     save_state_dict(best_state, best_path)
-            elif cfg.patience is not None and epoch - self.state.best_epoch >= cfg.patience:
+            elif has_val and cfg.patience is not None and epoch - self.state.best_epoch >= cfg.patience:
                 self.state.should_stop = True
             self._log(metrics)
             self._save_checkpoint(optimizer, scheduler)
