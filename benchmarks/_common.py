@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# Idle OpenMP threads sleep instead of spinning: on a small machine shared with other jobs, spinning
-# threads of a 2-thread torch can run 10x slower. Read when torch loads, so import this module first.
+# Idle OpenMP threads sleep instead of spinning. On this 2-core machine, with another job busy, a
+# 2-thread training step ran 7x slower when spinning; on an idle machine sleeping costs ~30% per step.
+# Stable numbers under contention matter more here; set OMP_WAIT_POLICY=ACTIVE to override.
+# torch reads it when it loads, so import this module first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ Both train the same head on the same features, so their test accuracies should a
 a, b, a (each from a fresh model) so CPU contention from other processes hits both sides; (a)'s
 time is the mean of its two runs. Reports wall time, speed-up and test accuracy with 95% CI.
 
-    .venv/bin/python benchmarks/cached_features.py            # about 6 minutes on 2 idle CPU cores
+    .venv/bin/python benchmarks/cached_features.py            # 5 min on the 2-core dev machine
     .venv/bin/python benchmarks/cached_features.py --quick    # smoke run: 20 images per class, 2 epochs
 
 Writes benchmarks/results/cached_features.md and .json.

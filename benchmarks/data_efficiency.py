@@ -12,8 +12,8 @@ weights, strategy ``full``, otherwise the same config (the rule of ``finetune(ba
 same epochs, so the same number of optimizer steps). No validation data: both keep their last epoch.
 Each cell reports test accuracy (and AUROC) with 95% bootstrap CIs and its training wall time.
 
-    .venv/bin/python benchmarks/data_efficiency.py                        # about 10 minutes on 2 idle cores
-    .venv/bin/python benchmarks/data_efficiency.py --dataset pneumonia    # about 7 minutes
+    .venv/bin/python benchmarks/data_efficiency.py                        # 11-13 min on the 2-core dev machine
+    .venv/bin/python benchmarks/data_efficiency.py --dataset pneumonia    # 3.5 min
     .venv/bin/python benchmarks/data_efficiency.py --quick                # smoke run: 2 and 5 per class, 1 epoch
 
 Writes benchmarks/results/data_efficiency[_pneumonia].md and .json.

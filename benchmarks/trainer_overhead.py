@@ -15,7 +15,7 @@ CPU contention from other processes and slow drift hit both sides alike. Reports
 images/s per side (wall clock, and per CPU second of the process), the ratio of the medians and
 the median of the per-pair ratios (target: suite >= 0.95x plain).
 
-    .venv/bin/python benchmarks/trainer_overhead.py            # about 4 minutes on 2 idle CPU cores
+    .venv/bin/python benchmarks/trainer_overhead.py            # 4 min on the 2-core dev machine
     .venv/bin/python benchmarks/trainer_overhead.py --quick    # smoke run
 
 Writes benchmarks/results/trainer_overhead.md and .json.
