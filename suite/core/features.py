@@ -1,7 +1,8 @@
 """Frozen-backbone features, computed once and cached in memory and on disk.
 
-The cache key covers the backbone (spec and a fingerprint of its weights), the preprocessing and
-the items, so a changed model or data set never reuses stale features.
+The cache is keyed per model (spec, a fingerprint of the backbone weights, the preprocessing) and
+per item (file path, size and modification time, array bytes or text), so a changed model or file
+never reuses stale features, while any subset or reordering of known items costs nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .weights import fingerprint, load_state_dict, save_state_dict
+from .weights import fingerprint, save_state_dict
 
 _MEMORY: dict[str, dict[str, torch.Tensor]] = {}  # model key -> item key -> feature row
 _MEMORY_LIMIT = 8  # models
@@ -57,6 +58,25 @@ def input_loader(model, data, batch_size: int, transform=None, shuffle=False, sa
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
                       num_workers=num_workers, collate_fn=collate, generator=generator,
                       persistent_workers=num_workers > 0, drop_last=drop_last)
+
+
+def to_device(x, device):
+    """A model input (a tensor, or a mapping of token tensors) on ``device``."""
+    return {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
+
+
+@torch.no_grad()
+def predict_logits(model, data, batch_size: int = 64, num_workers: int = 0,
+                   features: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits ``(N, K)`` for ``data`` (eval mode, the model's own preprocessing, no augmentation);
+    from ``features`` ``(N, D)`` through the head alone when they are given."""
+    model.eval()
+    device = next(model.parameters()).device
+    if features is not None:
+        return torch.cat([model.forward_head(f.to(device)).float().cpu() for f in features.split(batch_size)])
+    out = [model(to_device(x, device)).float().cpu()
+           for x, _ in input_loader(model, data, batch_size, num_workers=num_workers)]
+    return torch.cat(out) if out else torch.zeros(0, model.num_classes)
 
 
 def eval_transform(model):
@@ -119,8 +139,7 @@ def _compute(model, data, batch_size, device, num_workers, progress) -> torch.Te
 
         loader = tqdm(loader, desc="features", leave=False)
     for x, _ in loader:
-        x = {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
-        chunks.append(model.forward_features(x).float().cpu())
+        chunks.append(model.forward_features(to_device(x, device)).float().cpu())
     model.train(was_training)
     return torch.cat(chunks) if chunks else torch.zeros(0, model.num_features)
 
@@ -138,7 +157,11 @@ def extract_features(model, data, batch_size: int = 64, cache_dir: str | os.Path
     folder = Path(cache_dir) / f"features-{mkey}" if cache_dir else None
     if folder is not None and any(k not in memory for k in keys) and folder.is_dir():
         memory.update(_read_disk_cache(folder))
-    missing = sorted({i for i, k in enumerate(keys) if k not in memory})
+    first_of_missing: dict[str, int] = {}  # duplicate items are computed once
+    for i, k in enumerate(keys):
+        if k not in memory:
+            first_of_missing.setdefault(k, i)
+    missing = sorted(first_of_missing.values())
     if missing:
         feats = _compute(model, data.subset(missing), batch_size, device, num_workers, progress)
         new = dict(zip((keys[i] for i in missing), feats))

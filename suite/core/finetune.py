@@ -81,8 +81,9 @@ def evaluate_solution(solution: Solution, data, batch_size: int = 64, data_desc:
     """The evaluation report of ``solution`` on labelled ``data``, and its probabilities."""
     from .evaluation import evaluate_predictions
 
-    trainer = Trainer(solution.model, TrainConfig(progress=False, eval_batch_size=batch_size))
-    logits = trainer.predict_logits(data)
+    from .features import predict_logits
+
+    logits = predict_logits(solution.model, data, batch_size)
     probs = (logits.sigmoid() if solution.task == "multilabel" else logits.softmax(-1)).numpy()
     desc = data_desc or f"{data.source} ({len(data)} items)"
     result = evaluate_predictions(data.labels, probs, solution.labels, task=solution.task,

@@ -184,7 +184,9 @@ class Solution:
         self.model.eval()
         for i in range(0, len(items), batch_size):
             x = self.encode(items[i:i + batch_size])
-            x = {k: v.to(self.device) for k, v in x.items()} if isinstance(x, dict) else x.to(self.device)
+            from .features import to_device
+
+            x = to_device(x, self.device)
             logits = self.model(x).float()
             out.append((logits.sigmoid() if self.task == "multilabel" else logits.softmax(-1)).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), dtype=np.float32)

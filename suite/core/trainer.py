@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .errors import SuiteError
-from .features import extract_features, input_loader
+from .features import extract_features, input_loader, predict_logits, to_device
 from .freezing import unfreeze
 from .strategies import Strategy, create_strategy
 
@@ -225,23 +225,8 @@ class Trainer:
                             sample_weights=weights, drop_last=not source)
 
     # --- evaluation ---------------------------------------------------------------------------
-    @torch.no_grad()
-    def predict_logits(self, data, features: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits ``(N, K)`` for ``data`` with the current model (eval mode, no augmentation)."""
-        model = self.model
-        model.eval()
-        device = self.accelerator.device
-        if features is not None:
-            return torch.cat([model.forward_head(f.to(device)).float().cpu()
-                              for f in features.split(self.config.eval_batch_size)])
-        out = []
-        for x, _ in input_loader(model, data, self.config.eval_batch_size, num_workers=self.config.num_workers):
-            x = {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
-            out.append(model(x).float().cpu())
-        return torch.cat(out) if out else torch.zeros(0, model.num_classes)
-
     def validation_metrics(self, data, features=None) -> dict:
-        logits = self.predict_logits(data, features)
+        logits = predict_logits(self.model, data, self.config.eval_batch_size, self.config.num_workers, features)
         labels = torch.as_tensor(data.labels)
         if self.model.task == "multilabel":
             loss = nn.functional.binary_cross_entropy_with_logits(logits, labels.float()).item()
@@ -400,9 +385,7 @@ class Trainer:
 
     def _adaptation_step(self, x_s, y, w, x_t, loss_fn, features: bool) -> torch.Tensor:
         """Task loss on the source batch plus the adaptation loss on source and target features."""
-        device = self.accelerator.device
-        to = (lambda b: {k: v.to(device) for k, v in b.items()}) if isinstance(x_t, dict) else (lambda b: b.to(device))
-        x_t = to(x_t)
+        x_t = to_device(x_t, self.accelerator.device)
         if isinstance(x_s, dict):  # token batches differ in length: two passes
             z_s, logits_s = self._wrapped(x_s, features=features, with_embedding=True)
             z_t, logits_t = self._wrapped(x_t, features=features, with_embedding=True)

@@ -23,7 +23,9 @@ def adapt_batchnorm(model: nn.Module, batches, device=None) -> int:
         m.train()
     for x in batches:
         if device is not None:
-            x = {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
+            from ..features import to_device
+
+            x = to_device(x, device)
         model(x)
     for m, (momentum, _) in zip(layers, saved):
         m.momentum = momentum
