@@ -128,7 +128,7 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
              resume: bool = False, check_leakage: bool = True, name: str | None = None,
              callbacks: list[Callable] | None = None, data_options: dict[str, Any] | None = None,
              image_size: int | None = None, target_data=None, target_eval_data=None,
-             head_hidden: int = 0) -> FinetuneResult:
+             head_hidden: int = 0, guard: bool = True) -> FinetuneResult:
     """Fine-tune ``backbone`` on ``data`` (a path or LabeledData) and return the Solution with its report.
 
     Without ``val_data``/``test_data`` the data is split (stratified, by group when it has groups).
@@ -141,6 +141,9 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
     training) and a source-only model is trained under the same budget. ``target_eval_data``
     (labelled target data, used for evaluation only) then measures both, the domain classifier's
     accuracy on their features (proxy A-distance) before and after, and warns on negative transfer.
+
+    With ``guard`` (default) the Solution gets an input guard fitted on the training split, so its
+    predictions flag inputs unlike the training data (``ood`` in ``Solution.predict``).
     """
     from .data import find_leakage
     from .evaluation import compare_runs, format_comparison_md, write_report
@@ -173,6 +176,8 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
     recipe = {"backbone": backbone, "pretrained": pretrained, **asdict(config)}
     solution = Solution(model, data.classes, recipe=recipe, name=name or Path(str(data.source or "solution")).name,
                         description=f"Fine-tuned {backbone} on {data.source}.")
+    if guard and len(parts["train"]) >= 10:
+        solution.fit_guard(parts["train"], batch_size=config.eval_batch_size)
     report, files, baseline_report, comparison = {}, {}, None, None
     if eval_data is not None and len(eval_data):
         desc = f"{eval_name} split of {data.source} ({len(eval_data)} items, never trained on)"

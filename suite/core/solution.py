@@ -17,14 +17,16 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-from .errors import SuiteError
+from .errors import CorruptFileError, SuiteError, UnsafeFileError
 from .hub import create_model
 from .model import TransferModel
+from .ood import InputGuard
 from .preprocess import Preprocess
 from .weights import fingerprint, load_state_dict, save_state_dict
 
 FORMAT = "suite.solution/1"
 WEIGHTS_FILE = "model.safetensors"
+GUARD_FILE = "guard.safetensors"
 NOT_FOR = ("Research and demonstration use only.")
 
 
@@ -34,9 +36,37 @@ def is_solution_dir(path: str | os.PathLike) -> bool:
     if not cfg.is_file():
         return False
     try:
-        return str(json.loads(cfg.read_text()).get("format", "")).startswith("suite.solution")
+        data = json.loads(cfg.read_text())
     except (ValueError, OSError):
         return False
+    return isinstance(data, dict) and str(data.get("format", "")).startswith("suite.solution")
+
+
+_CONFIG_FIELDS = {"model": dict, "weights": dict, "labels": list, "preprocess": dict}
+_MODEL_FIELDS = {"spec": str, "num_classes": int, "task": str}
+
+
+def _read_config(path: Path) -> dict:
+    """A Solution's ``config.json`` after checking the fields loading needs (an edited or hostile
+    file gives one clear error, not a KeyError)."""
+    where = path / "config.json"
+    cfg = json.loads(where.read_text())
+    for fields, part, name in ((_CONFIG_FIELDS, cfg, ""), (_MODEL_FIELDS, cfg.get("model"), "model.")):
+        for key, kind in fields.items():
+            if not isinstance(part, dict) or not isinstance(part.get(key), kind):
+                raise CorruptFileError(where, f"field {name}{key!r} is missing or not a {kind.__name__}")
+    if len(cfg["labels"]) != cfg["model"]["num_classes"] and cfg["model"]["task"] != "segmentation":
+        raise CorruptFileError(where, f"{len(cfg['labels'])} labels for {cfg['model']['num_classes']} outputs")
+    return cfg
+
+
+def _weights_path(path: Path, name) -> Path:
+    """The weights file named in the config: a ``.safetensors`` file inside the Solution folder (never a
+    pickle-based format, never a path outside)."""
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".safetensors"):
+        raise UnsafeFileError(f"{path / 'config.json'}: weights file {name!r} refused: a Solution's weights are "
+                              "a .safetensors file inside its folder")
+    return path / name
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -51,7 +81,8 @@ class Solution:
 
     def __init__(self, model: TransferModel, labels: Sequence[str], metrics: dict | None = None,
                  recipe: dict | None = None, name: str = "solution", description: str = "",
-                 card: str | None = None, threshold: float = 0.5, extra: dict | None = None):
+                 card: str | None = None, threshold: float = 0.5, extra: dict | None = None,
+                 guard: InputGuard | None = None):
         if model.num_classes != len(labels):
             raise SuiteError(f"model has {model.num_classes} outputs but {len(labels)} labels were given")
         self.model = model.eval()
@@ -63,6 +94,7 @@ class Solution:
         self.card = card
         self.threshold = threshold
         self.extra = extra or {}
+        self.guard = guard  # flags inputs unlike the training data (see fit_guard)
         self._transform = None
 
     @property
@@ -105,29 +137,57 @@ class Solution:
             self.model.tokenizer.save_pretrained(str(tok_dir))
             cfg["preprocess"]["tokenizer"] = "tokenizer"
         save_state_dict(stored, path / WEIGHTS_FILE, metadata={"format": FORMAT, "suite.spec": self.model.spec})
+        if self.guard is not None:
+            save_state_dict(self.guard.state_dict(), path / GUARD_FILE, metadata={"format": FORMAT})
+            cfg["guard"] = {"file": GUARD_FILE, "quantile": self.guard.quantile,
+                            "features": int(self.guard.mean.numel())}
+        elif (path / GUARD_FILE).exists():
+            (path / GUARD_FILE).unlink()
         _atomic_write_text(path / "config.json", json.dumps(cfg, indent=2, default=_json_default) + "\n")
         _atomic_write_text(path / "README.md", self.card or self.default_card())
         return path
 
     def _reference_model(self, pretrained: bool = True) -> TransferModel:
         m = self.model
+        if m.task == "segmentation":
+            from .segmentation import segmentation_model_from_config
+
+            return segmentation_model_from_config(m.extra_config(), pretrained=pretrained)
         in_chans = m.preprocess.in_chans if m.preprocess.modality != "text" else None
         return create_model(m.spec, num_classes=m.num_classes, in_chans=in_chans, pretrained=pretrained,
                             task=m.task, dropout=m.dropout, head_hidden=m.head_hidden)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "Solution":
-        """Rebuild a Solution from its directory: no pickle, no network for embedded backbones."""
-        path = Path(path)
+        """Rebuild a Solution from its directory: no pickle, no network for embedded backbones.
+
+        A damaged or edited bundle raises one SuiteError naming it, never a bare KeyError or TypeError.
+        """
+        try:
+            return cls._load(Path(path), device)
+        except SuiteError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError, OverflowError) as exc:
+            detail = (str(exc).splitlines() or [""])[0][:200]
+            raise CorruptFileError(path, f"config.json and the weights do not describe a model that can be "
+                                         f"rebuilt ({type(exc).__name__}: {detail})") from None
+
+    @classmethod
+    def _load(cls, path: Path, device) -> "Solution":
         if not is_solution_dir(path):
             raise SuiteError(f"{path}: not a Solution directory (no config.json with format {FORMAT!r})")
-        cfg = json.loads((path / "config.json").read_text())
+        cfg = _read_config(path)
         mcfg, wcfg = cfg["model"], cfg["weights"]
         pretrained_base = wcfg.get("base") == "pretrained"
-        model = create_model(mcfg["spec"], num_classes=mcfg["num_classes"], in_chans=mcfg.get("in_chans"),
-                             pretrained=pretrained_base, task=mcfg["task"], dropout=mcfg.get("dropout", 0.0),
-                             head_hidden=mcfg.get("head_hidden", 0))
-        stored = load_state_dict(path / wcfg["file"])
+        if mcfg["task"] == "segmentation":
+            from .segmentation import segmentation_model_from_config
+
+            model = segmentation_model_from_config(mcfg, pretrained=pretrained_base)
+        else:
+            model = create_model(mcfg["spec"], num_classes=mcfg["num_classes"], in_chans=mcfg.get("in_chans"),
+                                 pretrained=pretrained_base, task=mcfg["task"], dropout=mcfg.get("dropout", 0.0),
+                                 head_hidden=mcfg.get("head_hidden", 0))
+        stored = load_state_dict(_weights_path(path, wcfg.get("file")))
         state = model.state_dict()
         unknown = sorted(set(stored) - set(state))
         if unknown:
@@ -149,6 +209,9 @@ class Solution:
         sol = cls(model.to(device), cfg["labels"], metrics=cfg.get("metrics"), recipe=cfg.get("recipe"),
                   name=cfg.get("name", path.name), description=cfg.get("description", ""),
                   threshold=cfg.get("threshold", 0.5), extra=cfg.get("extra"))
+        if cfg.get("guard"):
+            guard_file = cfg["guard"].get("file") if isinstance(cfg["guard"], dict) else None
+            sol.guard = InputGuard.from_state_dict(load_state_dict(_weights_path(path, guard_file)))
         card = path / "README.md"
         sol.card = card.read_text(encoding="utf-8") if card.is_file() else None
         return sol
@@ -174,33 +237,77 @@ class Solution:
                                              max_length=self.preprocess.max_length, return_tensors="pt"))
         if self.preprocess.modality == "image":
             return torch.stack([self.transform(x) for x in items])
+        if self.preprocess.modality == "volume" and all(isinstance(x, np.ndarray) for x in items):
+            from .features import eval_transform
+
+            volume = eval_transform(self.model)  # prepared arrays; NIfTI files need the vertical's loader
+            return torch.stack([volume(x) for x in items])
         raise SuiteError(f"{self.name}: {self.preprocess.modality} inputs need the vertical's loader")
 
     @torch.no_grad()
-    def predict_proba(self, items: Iterable[Any], batch_size: int = 32) -> np.ndarray:
-        """Class probabilities ``(N, num_classes)``: softmax, or sigmoid for multi-label."""
+    def forward_items(self, items: Iterable[Any], batch_size: int = 32) -> tuple[np.ndarray, torch.Tensor]:
+        """Probabilities ``(N, num_classes)`` and backbone features ``(N, D)`` of raw inputs, in one pass."""
+        from .features import to_device
+
         items = list(items)
-        out = []
+        probs, feats = [], []
         self.model.eval()
         for i in range(0, len(items), batch_size):
-            x = self.encode(items[i:i + batch_size])
-            from .features import to_device
+            x = to_device(self.encode(items[i:i + batch_size]), self.device)
+            f = self.model.forward_features(x)
+            logits = self.model.forward_head(f).float()
+            probs.append((logits.sigmoid() if self.task == "multilabel" else logits.softmax(-1)).cpu().numpy())
+            feats.append(f.float().cpu())
+        if not probs:
+            return np.zeros((0, len(self.labels)), dtype=np.float32), torch.zeros(0, self.model.num_features)
+        return np.concatenate(probs), torch.cat(feats)
 
-            x = to_device(x, self.device)
-            logits = self.model(x).float()
-            out.append((logits.sigmoid() if self.task == "multilabel" else logits.softmax(-1)).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), dtype=np.float32)
+    def predict_proba(self, items: Iterable[Any], batch_size: int = 32) -> np.ndarray:
+        """Class probabilities ``(N, num_classes)``: softmax, or sigmoid for multi-label."""
+        return self.forward_items(items, batch_size)[0]
+
+    def fit_guard(self, data, batch_size: int = 64, max_items: int = 2000, quantile: float = 0.99,
+                  seed: int = 0) -> InputGuard:
+        """Fit the input guard on training data (a LabeledData or a list of raw inputs); returns it."""
+        from .data import LabeledData
+        from .features import extract_features
+
+        if isinstance(data, LabeledData):
+            if len(data) > max_items:
+                keep = np.random.default_rng(seed).choice(len(data), max_items, replace=False)
+                data = data.subset(np.sort(keep))
+            feats = extract_features(self.model, data, batch_size, progress=False)
+        else:
+            items = list(data)[:max_items]
+            feats = self.forward_items(items, batch_size)[1]
+        self.guard = InputGuard.fit(feats, quantile=quantile, seed=seed)
+        return self.guard
+
+    def ood_scores(self, items: Iterable[Any], batch_size: int = 32) -> np.ndarray:
+        """Guard scores ``(N,)`` (above 1: unlike the training data); NaN when there is no guard."""
+        feats = self.forward_items(items, batch_size)[1]
+        if self.guard is None:
+            return np.full(len(feats), np.nan, dtype=np.float32)
+        return self.guard.score(feats)
 
     def predict(self, inputs: Any, batch_size: int = 32) -> dict | list[dict]:
         """Predictions for one input (a dict) or a list of inputs (a list of dicts).
 
-        Each dict has ``label`` (multi-label: ``labels``), ``score`` and ``probs`` by label.
+        Each dict has ``label`` (multi-label: ``labels``), ``score`` and ``probs`` by label; with an
+        input guard also ``ood`` (True when the input is unlike the training data) and ``ood_score``.
         """
+        if self.task == "segmentation":  # masks, confidence and pixel shares per image
+            from .segmentation import predict_segmentation
+
+            return predict_segmentation(self, inputs, batch_size=min(batch_size, 8))
         single = not isinstance(inputs, (list, tuple))
-        probs = self.predict_proba([inputs] if single else inputs, batch_size)
+        probs, feats = self.forward_items([inputs] if single else inputs, batch_size)
+        scores = self.guard.score(feats) if self.guard is not None else [None] * len(probs)
         results = []
-        for p in probs:
+        for p, ood in zip(probs, scores):
             row = {"probs": {lab: float(v) for lab, v in zip(self.labels, p)}}
+            if ood is not None:
+                row["ood_score"], row["ood"] = float(ood), bool(ood > 1.0)
             if self.task == "multilabel":
                 row["labels"] = [lab for lab, v in zip(self.labels, p) if v >= self.threshold]
                 row["score"] = float(p.max())

@@ -1,0 +1,70 @@
+"""Input guard: flags inputs unlike the training data, travels with the Solution."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from suite.core import Solution, create_model
+from suite.core.errors import SuiteError
+from suite.core.ood import InputGuard
+
+from conftest import shared_data
+
+
+def _cluster(n, d=16, other=False, seed=0):
+    """Features pointing one way (as pooled CNN features of one kind of image do), or another way."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.zeros(d)
+    base[1 if other else 0] = 10.0
+    return base + torch.randn(n, d, generator=g) * torch.linspace(2.0, 0.1, d)
+
+
+def test_guard_calibrated_on_held_out_items():
+    guard = InputGuard.fit(_cluster(2000), quantile=0.99)
+    fresh = guard.score(_cluster(2000, seed=1))
+    assert 0.002 < (fresh > 1).mean() < 0.03  # about 1% of in-distribution inputs flagged
+    assert (guard.score(_cluster(200, other=True, seed=2)) > 1).mean() > 0.95
+
+
+def test_guard_rejects_bad_features():
+    with pytest.raises(SuiteError, match="at least 10"):
+        InputGuard.fit(torch.randn(5, 8))
+    with pytest.raises(SuiteError, match="non-finite"):
+        InputGuard.fit(torch.full((20, 8), float("nan")))
+    with pytest.raises(SuiteError, match="expects 8 features"):
+        InputGuard.fit(torch.randn(50, 8)).score(torch.randn(3, 9))
+
+
+def test_solution_guard_round_trip_and_predict_fields(tmp_path, photo_data, chelsea):
+    model = create_model("embedded:efficientnet_lite0", num_classes=3)
+    model.preprocess = replace(model.preprocess, input_size=(3, 64, 64))
+    sol = Solution(model, photo_data.classes)
+    assert "ood" not in sol.predict(chelsea)  # no guard, no claim
+    sol.fit_guard(photo_data)
+    before = sol.predict([photo_data.items[0], chelsea])
+    assert all("ood" in r and isinstance(r["ood_score"], float) for r in before)
+    loaded = Solution.load(sol.save(tmp_path / "sol"))
+    assert (tmp_path / "sol" / "guard.safetensors").is_file()
+    after = loaded.predict([photo_data.items[0], chelsea])
+    assert [r["ood_score"] for r in after] == pytest.approx([r["ood_score"] for r in before], rel=1e-5)
+    loaded.guard = None
+    loaded.save(tmp_path / "sol")
+    assert not (tmp_path / "sol" / "guard.safetensors").exists()
+
+
+def test_xray_guard_flags_leaves_and_photos(chelsea, coffee):
+    root = shared_data()
+    from PIL import Image
+
+    d = np.load(root / "medical" / "pneumoniamnist.npz")
+    model = create_model("embedded:efficientnet_lite0", num_classes=2, in_chans=1)
+    model.preprocess = replace(model.preprocess, input_size=(1, 64, 64))
+    sol = Solution(model, ["normal", "pneumonia"])
+    sol.fit_guard(list(d["train_images"][:300]))
+    xrays = sol.ood_scores(list(d["test_images"][:150]))
+    leaves = sorted((root / "agriculture" / "plantvillage_tomato").glob("*/*.*"))[::100]
+    others = sol.ood_scores([Image.open(p) for p in leaves] + [chelsea, coffee])
+    assert (xrays > 1).mean() < 0.1  # calibrated at 1% on training data; the test split is shifted
+    assert (others > 1).mean() >= 0.9
