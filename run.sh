@@ -24,6 +24,19 @@ ensure_env() {
     echo "$want" > "$stamp"
 }
 
+ensure_browser() {
+    # Debian's chromium drives the browser test (tests/test_browser.py); install it when we can.
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 && return 0
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || { sudo -n true 2>/dev/null && sudo="sudo -n"; } || {
+        echo "[suite] chromium is missing and apt needs root: the browser test will skip" >&2; return 0; }
+    command -v apt-get >/dev/null 2>&1 || { echo "[suite] no apt-get: install chromium yourself" >&2; return 0; }
+    echo "[suite] installing Debian's chromium for the browser test (first run only)..." >&2
+    $sudo apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+        || echo "[suite] could not install chromium: the browser test will skip" >&2
+}
+
 cmd="${1:-}"
 shift || true
 case "$cmd" in
@@ -35,6 +48,7 @@ case "$cmd" in
         ;;
     test)
         ensure_env
+        ensure_browser
         export HF_HUB_OFFLINE=1
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
