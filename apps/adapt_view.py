@@ -172,8 +172,12 @@ def _show_result(key: str, result, run_dir: Path) -> None:
 
 def adapt_view(key: str, modality: str = "image", backbone: str | None = None,
                strategy: str = "feature_extraction", epochs: int = 5, lr: float = 1e-3,
-               image_size: int | None = 128, example: str | None = None, task_note: str = "") -> None:
-    """Bring data -> (advice) -> choose backbone and strategy -> train live -> report -> download."""
+               image_size: int | None = 128, example: str | None = None, task_note: str = "",
+               augment: str | None = None) -> None:
+    """Bring data -> (advice) -> choose backbone and strategy -> train live -> report -> download.
+
+    The keyword arguments are the vertical's defaults (``augment`` names an augmentation preset).
+    """
     from suite.core import SuiteError
     from suite.core.finetune import finetune
     from suite.core.trainer import TrainConfig
@@ -205,7 +209,7 @@ def adapt_view(key: str, modality: str = "image", backbone: str | None = None,
     if go:
         run_dir = Path(tempfile.mkdtemp(dir=_workdir(key), prefix="run-"))
         bar, chart, status = st.progress(0.0, text="starting..."), st.empty(), st.empty()
-        config = TrainConfig(epochs=n_epochs, lr=float(rate), strategy=chosen, progress=False,
+        config = TrainConfig(epochs=n_epochs, lr=float(rate), strategy=chosen, progress=False, augment=augment,
                              cache_dir=str(_workdir(key) / "cache"))
         try:
             with st.spinner("Training..."):

@@ -290,24 +290,34 @@ class Solution:
             return np.full(len(feats), np.nan, dtype=np.float32)
         return self.guard.score(feats)
 
-    def predict(self, inputs: Any, batch_size: int = 32) -> dict | list[dict]:
+    def predict(self, inputs: Any, batch_size: int = 32, tta: bool | Sequence[str] | None = None) -> dict | list[dict]:
         """Predictions for one input (a dict) or a list of inputs (a list of dicts).
 
         Each dict has ``label`` (multi-label: ``labels``), ``score`` and ``probs`` by label; with an
         input guard also ``ood`` (True when the input is unlike the training data) and ``ood_score``.
+        ``tta=True`` (or a list of view names, see ``suite.core.tta``) averages over augmented views.
         """
         if self.task == "segmentation":  # masks, confidence and pixel shares per image
             from .segmentation import predict_segmentation
 
             return predict_segmentation(self, inputs, batch_size=min(batch_size, 8))
         single = not isinstance(inputs, (list, tuple))
-        probs, feats = self.forward_items([inputs] if single else inputs, batch_size)
+        items = [inputs] if single else inputs
+        if tta:
+            from .tta import DEFAULT_VIEWS, tta_forward
+
+            views = list(DEFAULT_VIEWS if tta is True else tta)
+            probs, feats = tta_forward(self, items, views, batch_size)
+        else:
+            probs, feats = self.forward_items(items, batch_size)
         scores = self.guard.score(feats) if self.guard is not None else [None] * len(probs)
         results = []
         for p, ood in zip(probs, scores):
             row = {"probs": {lab: float(v) for lab, v in zip(self.labels, p)}}
             if ood is not None:
                 row["ood_score"], row["ood"] = float(ood), bool(ood > 1.0)
+            if tta:
+                row["tta_views"] = views
             if self.task == "multilabel":
                 row["labels"] = [lab for lab, v in zip(self.labels, p) if v >= self.threshold]
                 row["score"] = float(p.max())
