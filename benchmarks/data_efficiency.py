@@ -15,6 +15,11 @@ Each cell reports test accuracy (and AUROC) with 95% bootstrap CIs and its train
     .venv/bin/python benchmarks/data_efficiency.py                        # 11-13 min on the 2-core dev machine
     .venv/bin/python benchmarks/data_efficiency.py --dataset pneumonia    # 3.5 min
     .venv/bin/python benchmarks/data_efficiency.py --quick                # smoke run: 2 and 5 per class, 1 epoch
+    .venv/bin/python benchmarks/data_efficiency.py --recipe agriculture   # the shipped tomato recipe, same test set
+
+``--recipe agriculture`` trains the pretrained side with ``suite.agriculture.train.Recipe`` (partial
+fine-tuning of more groups, ``field`` augmentation, label smoothing, smaller input) and the scratch side
+with the same config, strategy ``full``; results go to data_efficiency_agriculture.md/.json.
 
 Writes benchmarks/results/data_efficiency[_pneumonia].md and .json.
 """
@@ -47,8 +52,10 @@ def load(dataset: str, seed: int):
     return data.subset(pool), data.subset(test), ["accuracy"], "20 held-out images per class"
 
 
-def train_and_score(train, test, config, pretrained: bool, desc: str):
-    """Train one cell; returns (evaluation report, training seconds)."""
+def train_and_score(train, test, config, pretrained: bool, desc: str, image_size: int | None = None):
+    """Train one cell (at ``image_size`` px when given); returns (evaluation report, training seconds)."""
+    import dataclasses
+
     from suite.core import Solution, create_model
     from suite.core.finetune import evaluate_solution, infer_in_chans
     from suite.core.trainer import Trainer, seed_everything
@@ -56,6 +63,9 @@ def train_and_score(train, test, config, pretrained: bool, desc: str):
     seed_everything(config.seed)
     model = create_model(BACKBONE, num_classes=len(train.classes), in_chans=infer_in_chans(train),
                          pretrained=pretrained, task=train.task)
+    if image_size:
+        model.preprocess = dataclasses.replace(model.preprocess, input_size=(model.preprocess.in_chans, image_size,
+                                                                             image_size))
     start = time.perf_counter()
     trainer = Trainer(model, config)
     trainer.fit(train)
@@ -74,6 +84,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: sizes 2 5, 1 epoch")
+    parser.add_argument("--recipe", default="default", choices=["default", "agriculture"],
+                        help="agriculture: the shipped tomato recipe (suite.agriculture.train.Recipe)")
     args = parser.parse_args()
     sizes = args.sizes or (["10", "30", "all"] if args.dataset == "tomato" else ["10", "30", "100"])
     if args.quick:
@@ -86,6 +98,23 @@ def main() -> None:
     pretrained_cfg = TrainConfig(**{**RECIPE, "epochs": args.epochs}, progress=False, seed=args.seed)
     scratch_cfg = TrainConfig(**{**RECIPE, "epochs": args.epochs, "strategy": "full"}, progress=False,
                               seed=args.seed)
+    image_size, recipe_desc = None, (
+        f"strategy `partial` (last 2 backbone groups + head), {args.epochs} epoch(s), batch {RECIPE['batch_size']}, "
+        f"AdamW lr {RECIPE['lr']:g} wd {pretrained_cfg.weight_decay:g}, {pretrained_cfg.warmup:.0%} warm-up + "
+        f"cosine, augment `{RECIPE['augment']}`, 224 px")
+    if args.recipe == "agriculture":
+        from dataclasses import replace
+
+        from suite.agriculture.train import Recipe
+
+        recipe = Recipe(seed=args.seed, **({"epochs": 1} if args.quick else {}))
+        pretrained_cfg = recipe.train_config(progress=False)
+        scratch_cfg = replace(pretrained_cfg, strategy="full", strategy_options={})
+        image_size, recipe_desc = recipe.image_size, (
+            f"the agriculture recipe: strategy `partial` (last {recipe.n_groups} backbone groups + head), "
+            f"{recipe.epochs} epoch(s), batch {recipe.batch_size}, AdamW lr {recipe.lr:g}, label smoothing "
+            f"{recipe.label_smoothing:g}, {pretrained_cfg.warmup:.0%} warm-up + cosine, augment `{recipe.augment}`, "
+            f"{recipe.image_size} px")
     desc = f"{test_desc} ({len(test)} items)"
     cells = []
     for size in sizes:
@@ -95,7 +124,7 @@ def main() -> None:
         counts = np.bincount(train.labels, minlength=len(train.classes))
         cell = {"per_class": size, "n_train": len(train), "class_counts": counts.tolist()}
         for name, cfg, pretrained in (("pretrained", pretrained_cfg, True), ("scratch", scratch_cfg, False)):
-            report, seconds = train_and_score(train, test, cfg, pretrained, desc)
+            report, seconds = train_and_score(train, test, cfg, pretrained, desc, image_size)
             one_class = sum(any(column) for column in zip(*report["confusion_matrix"])) == 1
             cell[name] = {"metrics": report["metrics"], "ci95": report["ci95"], "seconds": seconds,
                           "predicts_one_class": one_class,
@@ -120,10 +149,8 @@ def main() -> None:
     markdown = "\n".join([
         f"## Data efficiency: pretrained vs. scratch `{BACKBONE}`, {title}",
         "",
-        f"Test set: {desc}. Pretrained: ImageNet weights, strategy `partial` (last 2 backbone groups + head), "
-        f"{args.epochs} epoch(s), batch {RECIPE['batch_size']}, AdamW lr {RECIPE['lr']:g} wd "
-        f"{pretrained_cfg.weight_decay:g}, {pretrained_cfg.warmup:.0%} warm-up + cosine, augment "
-        f"`{RECIPE['augment']}`, 224 px. Scratch: random weights, strategy `full`, same epochs/steps and "
+        f"Test set: {desc}. Pretrained: ImageNet weights, {recipe_desc}. "
+        f"Scratch: random weights, strategy `full`, same epochs/steps and "
         f"config. No validation (last epoch kept); nested seeded subsets (seed {args.seed}). Time = training "
         f"wall time (test scoring excluded), cells run one after another (pretrained, scratch per size). "
         f"95% CIs: percentile bootstrap over the test items. {machine}.",
@@ -134,8 +161,13 @@ def main() -> None:
         "",
         note,
     ])
-    name = "data_efficiency" + ("_pneumonia" if args.dataset == "pneumonia" else "")
-    publish(name, markdown, {"dataset": args.dataset, "recipe": {**RECIPE, "epochs": args.epochs},
+    name = "data_efficiency" + ("_pneumonia" if args.dataset == "pneumonia" else "") + (
+        "_agriculture" if args.recipe == "agriculture" else "")
+    recipe_raw = {**RECIPE, "epochs": args.epochs} if args.recipe == "default" else {
+        "strategy": pretrained_cfg.strategy, **pretrained_cfg.strategy_options, "epochs": pretrained_cfg.epochs,
+        "lr": pretrained_cfg.lr, "batch_size": pretrained_cfg.batch_size, "augment": pretrained_cfg.augment,
+        "label_smoothing": pretrained_cfg.label_smoothing, "image_size": image_size}
+    publish(name, markdown, {"dataset": args.dataset, "recipe": recipe_raw,
                              "seed": args.seed, "machine": machine, "test": desc, "cells": cells})
 
 

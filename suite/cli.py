@@ -112,13 +112,24 @@ def _predict_run(args: argparse.Namespace) -> int:
             else:
                 items.append(inp)
                 names.append(inp)
+    skipped = 0
+    if sol.preprocess.modality == "image":  # an unreadable file is reported; the others still get predictions
+        from suite.core.io import check_image
+
+        problems = [check_image(item, name) for item, name in zip(items, names)]
+        for name, problem in zip(names, problems):
+            if problem:
+                print(f"skipped {name}: {problem}", file=sys.stderr)
+        skipped = sum(p is not None for p in problems)
+        items = [item for item, p in zip(items, problems) if p is None]
+        names = [name for name, p in zip(names, problems) if p is None]
     for name, res in zip(names, sol.predict(items, batch_size=args.batch_size)):
         if args.json:
             print(json.dumps({"input": name, **res}))
         else:
             label = res.get("label") or ",".join(res.get("labels", [])) or "-"
             print(f"{name}\t{label}\t{res['score']:.3f}")
-    return 0
+    return 1 if skipped else 0
 
 
 # --- suite train / evaluate / export ---------------------------------------------------------------
@@ -237,6 +248,8 @@ def _train_run(args: argparse.Namespace) -> int:
     data = args.data
     if not str(data).endswith(".npz"):  # .npz files keep their official splits: finetune loads them
         data, data_opts = load_data(data, **data_opts), {}
+        for warning in data.warnings:  # skipped unreadable files, tiny classes, unlabelled rows
+            print(f"warning: {warning}", file=sys.stderr)
     backbone = args.backbone or ("embedded:minilm_l6" if getattr(data, "modality", "") == "text"
                                  else "embedded:efficientnet_lite0")
     result = finetune(data, backbone=backbone, config=config, output_dir=args.out, val_data=args.val_data,
@@ -335,7 +348,7 @@ def _app_run(args: argparse.Namespace) -> int:
 
 
 # Modules that add more commands with the same ``command`` decorator (imported when the parser is built).
-COMMAND_MODULES: list[str] = ["suite.cli_explore"]
+COMMAND_MODULES: list[str] = ["suite.cli_explore", "suite.cli_advise"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -111,3 +111,30 @@ def test_upload_a_real_photo_and_see_the_prediction(browser, app_url, tmp_path, 
     assert shot.stat().st_size > 10_000
     assert not page.get_by_text("Traceback").count()
     page.close()
+
+
+@pytest.mark.parametrize("page_path", ["medical", "agriculture", "finance", "driving"])
+def test_every_vertical_page_renders_its_four_tabs(browser, app_url, page_path):
+    page = _page(browser)
+    page.goto(f"{app_url}/{page_path}")
+    for tab in ("Try", "Adapt", "Compare", "Explore"):
+        page.get_by_role("tab", name=tab).wait_for()
+    page.wait_for_load_state("networkidle")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
+
+
+def test_leaf_photo_on_the_plant_disease_page(browser, app_url):
+    from conftest import shared_data
+
+    leaf = sorted((shared_data("agriculture", "plantvillage_tomato") / "Tomato___Early_blight").glob("*"))[0]
+    page = _page(browser)
+    page.goto(f"{app_url}/agriculture")
+    page.get_by_role("tab", name="Try").wait_for()
+    page.locator("input[type=file]").first.set_input_files(str(leaf))
+    page.get_by_text("Grad-CAM: where the model looked").first.wait_for()
+    page.get_by_text("Prediction").first.wait_for()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-leaf.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()

@@ -14,7 +14,8 @@ _EXPORTS = {
     "TransferModel": "model", "Backbone": "model",
     "Preprocess": "preprocess",
     "Solution": "solution", "is_solution_dir": "solution",
-    "SuiteError": "errors", "OfflineError": "errors", "UnsafeFileError": "errors",
+    "SuiteError": "errors", "OfflineError": "errors", "UnsafeFileError": "errors", "InputError": "errors",
+    "CorruptFileError": "errors", "TooLargeError": "errors", "DataError": "errors", "TrainingError": "errors",
     "load_state_dict": "weights", "save_state_dict": "weights",
     "read_image": "io",
 }

@@ -81,6 +81,8 @@ def evaluate_predictions(y_true, probs, labels: list[str], task: str = "multicla
     }
     if task != "binary":
         result["per_label_auroc"] = dict(zip(labels, per_label_auroc))
+        per_label_ci, _ = _intervals({f"auroc/{j}": auc for j, auc in enumerate(per_label_auroc)}, boot)
+        result["per_label_auroc_ci95"] = {label: per_label_ci[f"auroc/{j}"] for j, label in enumerate(labels)}
     return result
 
 
@@ -366,8 +368,8 @@ def _resample_metrics(inp: _Inputs, task: str, per_label_auroc: list) -> Callabl
     n, k = inp.probs.shape
     calibration = _calibration_terms(inp, task)
     targets = inp.y if task == "multilabel" else np.eye(k, dtype=int)[inp.y]
-    ranked = [_rank_slots(targets[:, j], inp.probs[:, j])
-              for j, auc in enumerate(per_label_auroc) if auc is not None and (task != "binary" or j == 1)]
+    ranked_ids = [j for j, auc in enumerate(per_label_auroc) if auc is not None and (task != "binary" or j == 1)]
+    ranked = [_rank_slots(targets[:, j], inp.probs[:, j]) for j in ranked_ids]
     if task == "multilabel":
         truth, predicted, hits = (_indicator(*np.nonzero(m), 1.0, (n, k))
                                   for m in (inp.y, inp.pred, inp.y & inp.pred))
@@ -384,6 +386,8 @@ def _resample_metrics(inp: _Inputs, task: str, per_label_auroc: list) -> Callabl
         out["accuracy"] = (weights @ exact if task == "multilabel" else tp.sum(axis=1)) / total
         aurocs = [_weighted_auroc(weights, slots) for slots in ranked]
         out["auroc"] = np.mean(aurocs, axis=0) if aurocs else np.full(len(weights), np.nan)
+        if task != "binary":  # per class / per finding (ChestX-ray14-style reports)
+            out.update({f"auroc/{j}": auc for j, auc in zip(ranked_ids, aurocs)})
         out["ece"] = _weighted_ece(weights, calibration)
         return out
 
@@ -532,9 +536,11 @@ def _report_markdown(result: dict, title: str, plots: dict[str, str]) -> str:
 def _per_class_markdown(result: dict) -> str:
     """Per-class precision/recall/F1/support (and AUROC where known) as a table."""
     aurocs = result.get("per_label_auroc")
-    header = ["Class", "Precision", "Recall", "F1", "Support"] + (["AUROC"] if aurocs else [])
+    auroc_ci = result.get("per_label_auroc_ci95") or {}
+    header = ["Class", "Precision", "Recall", "F1", "Support"] + (["AUROC", "AUROC 95% CI"] if aurocs else [])
     rows = [[_md_escape(label), _fmt(row["precision"]), _fmt(row["recall"]), _fmt(row["f1"]), str(row["support"])]
-            + ([_fmt(aurocs[label])] if aurocs else []) for label, row in result["per_class"].items()]
+            + ([_fmt(aurocs[label]), _fmt_ci(auroc_ci.get(label))] if aurocs else [])
+            for label, row in result["per_class"].items()]
     return _md_table(header, rows)
 
 

@@ -4,87 +4,18 @@ labels, text or image-path tables, MedMNIST ``.npz`` files, and safely extracted
 from __future__ import annotations
 
 import os
-import stat
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .archive import MAX_ZIP_BYTES, MAX_ZIP_FILES, safe_extract_zip  # noqa: F401  (the old import path)
+from .archive import data_root as _data_root
+from .archive import visible_entries as _visible
 from .data import LabeledData, load_data
-from .errors import SuiteError
+from .errors import CorruptFileError, SuiteError
 from .io import IMAGE_SUFFIXES
 
 DATA_SUFFIXES = (".txt", ".csv", ".tsv", ".json", ".jsonl", ".npz")
-MAX_ZIP_FILES = 20_000
-MAX_ZIP_BYTES = 2 * 1024**3
-
-
-def safe_extract_zip(source, dest, max_files: int = MAX_ZIP_FILES, max_bytes: int = MAX_ZIP_BYTES) -> Path:
-    """Extract a zip (path, bytes or file object) into ``dest`` and return the data folder in it.
-
-    The whole archive is refused when a member would land outside ``dest`` (absolute paths, ``..``),
-    is a link, or when the files or their uncompressed bytes exceed the limits. Hidden files and
-    ``__MACOSX`` folders are skipped.
-    """
-    import io
-
-    name = str(source) if isinstance(source, (str, os.PathLike)) else "uploaded zip"
-    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
-    dest = Path(dest).resolve()
-    try:
-        with zipfile.ZipFile(stream) as archive:
-            members = _checked_members(archive, name, dest, max_files, max_bytes)
-            written = 0
-            for info, target in members:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as src, open(target, "wb") as out:
-                    while chunk := src.read(1 << 20):
-                        written += len(chunk)
-                        if written > max_bytes:
-                            raise SuiteError(f"{name}: expands to more than {max_bytes / 2**20:.0f} MB; refused")
-                        out.write(chunk)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
-        raise SuiteError(f"{name}: not a readable zip file ({exc})") from None
-    if not members:
-        raise SuiteError(f"{name}: the zip holds no files")
-    return _data_root(dest)
-
-
-def _checked_members(archive: zipfile.ZipFile, name: str, dest: Path, max_files: int, max_bytes: int):
-    """``(info, target path)`` of the files to extract, after the safety checks."""
-    members = []
-    total = 0
-    for info in archive.infolist():
-        parts = info.filename.replace("\\", "/").split("/")
-        if info.filename.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts:
-            raise SuiteError(f"{name}: unsafe path {info.filename!r} (outside the extraction folder); refused")
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise SuiteError(f"{name}: {info.filename!r} is a symbolic link; refused")
-        if info.is_dir() or any(p.startswith(".") or p == "__MACOSX" for p in parts if p):
-            continue
-        target = dest.joinpath(*[p for p in parts if p]).resolve()
-        if not target.is_relative_to(dest):
-            raise SuiteError(f"{name}: unsafe path {info.filename!r}; refused")
-        total += info.file_size
-        members.append((info, target))
-        if len(members) > max_files:
-            raise SuiteError(f"{name}: more than {max_files} files; refused")
-        if total > max_bytes:
-            raise SuiteError(f"{name}: expands to more than {max_bytes / 2**20:.0f} MB; refused")
-    return members
-
-
-def _visible(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX")
-
-
-def _data_root(path: Path) -> Path:
-    """``path``, or the folder inside it when it holds nothing but one folder (a zipped folder)."""
-    while True:
-        entries = _visible(path)
-        if len(entries) != 1 or not entries[0].is_dir():
-            return path
-        path = entries[0]
 
 
 def load_items(path, label_sep: str | None = None, split=None, text_col: str | None = None) -> LabeledData:
@@ -182,8 +113,16 @@ def _load_lines(path: Path, label_sep: str | None) -> LabeledData:
 
 def _load_npz(path: Path, split) -> LabeledData:
     if split is None:
-        with np.load(path, allow_pickle=False) as archive:
-            split = [k[: -len("_images")] for k in archive.files if k.endswith("_images")]
+        import zipfile
+
+        if not zipfile.is_zipfile(path):
+            raise CorruptFileError(path, "not a readable .npz archive (expected a zip of .npy arrays)")
+        try:
+            with zipfile.ZipFile(path) as archive:  # the names only; load_data reads the arrays
+                names = [n[: -len(".npy")] for n in archive.namelist() if n.endswith(".npy")]
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, OSError) as exc:
+            raise CorruptFileError(path, f"not a readable .npz archive ({exc})") from None
+        split = [k[: -len("_images")] for k in names if k.endswith("_images")] or "train"
     return load_data(path, split=split)
 
 

@@ -85,9 +85,22 @@ def eval_transform(model):
     if pre.modality == "image":
         return pre.image_transform()
     if pre.modality == "volume":
-        return lambda v: torch.as_tensor(np.asarray(v, dtype=np.float32)).unsqueeze(0) if np.ndim(v) == 3 \
-            else torch.as_tensor(np.asarray(v, dtype=np.float32))
+        return lambda v: volume_tensor(v, pre.mean, pre.std)
     raise ValueError(f"no tensor transform for {pre.modality}")
+
+
+def volume_tensor(volume, mean=(0.0,), std=(1.0,)) -> torch.Tensor:
+    """A volume ``(D, H, W)`` or ``(C, D, H, W)`` as float ``(C, D, H, W)``: 8-bit voxels scaled to
+    [0, 1] (as images are), then normalised per channel with ``mean``/``std``."""
+    array = np.asarray(volume)
+    x = torch.as_tensor(array, dtype=torch.float32)
+    if array.dtype == np.uint8:
+        x = x / 255.0
+    if x.ndim == 3:
+        x = x.unsqueeze(0)
+    m = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1, 1)
+    return (x - m) / s
 
 
 def item_keys(data) -> list[str]:

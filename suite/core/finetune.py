@@ -50,7 +50,11 @@ def _official_splits(data, val_data, test_data, data_options):
 
 
 def infer_in_chans(data, sample: int = 8) -> int:
-    """1 when the first images are all grayscale (X-rays, MedMNIST), else 3."""
+    """1 when the first images are all grayscale (X-rays, MedMNIST), else 3; volumes ``(D, H, W)`` 1,
+    ``(C, D, H, W)`` C."""
+    if data.modality == "volume" and len(data):
+        shape = np.shape(data.items[0])
+        return 1 if len(shape) == 3 else int(shape[0])
     if data.modality != "image":
         return 3
     modes = {data.load(i).mode for i in range(min(sample, len(data)))}
@@ -184,6 +188,7 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
         report, probs = evaluate_solution(solution, eval_data, data_desc=desc, seed=config.seed)
         report["leakage"] = None if leakage is None else {k: leakage[k] for k in ("n_exact", "n_near", "summary")
                                                          if k in leakage}
+        report["skipped_files"] = [{"path": p, "problem": why} for p, why in data.skipped]  # unreadable, left out
         if baseline == "scratch":
             scratch_cfg = replace(config, strategy="full", strategy_options={})
             scratch_model, _ = _train_one(backbone, parts, scratch_cfg, out / "scratch" if out else None, in_chans,

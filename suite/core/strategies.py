@@ -7,6 +7,7 @@ A strategy decides which groups train at each epoch, their learning rates, and B
     full                 everything trained (``lr_decay`` < 1 gives layer-wise decay)
     discriminative       full fine-tuning with layer-wise learning-rate decay (default 0.7)
     gradual_unfreezing   ULMFiT/FinBERT: head first, one more group each epoch, discriminative LRs
+    finbert              FinBERT (Araci 2019): gradual unfreezing + discriminative LRs (0.85); use warmup=0.2
     lp_ft                linear probe for ``probe_epochs``, then full fine-tuning at ``ft_lr_scale`` x LR
     lora                 low-rank adapters on the attention of transformer backbones (peft) + head
 """
@@ -120,6 +121,19 @@ class GradualUnfreezing(Strategy):
 
     def describe(self):
         return {**super().describe(), "groups_per_epoch": self.groups_per_epoch}
+
+
+@register_strategy
+@dataclass
+class FinBERTRecipe(GradualUnfreezing):
+    """FinBERT's recipe (Araci 2019): discriminative learning rates (each group below the head
+    ``lr_decay`` times the LR of the one above), gradual unfreezing from the head down
+    (``groups_per_epoch`` more each epoch). Its third part, a linear warm-up, is the trainer's
+    ``TrainConfig.warmup`` (the paper used 0.2 of the steps)."""
+
+    name = "finbert"
+    lr_decay: float = 0.85
+    groups_per_epoch: int = 3
 
 
 @register_strategy

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import SuiteError
+from .errors import SuiteError, TrainingError
 from .features import extract_features, input_loader, predict_logits, to_device
 from .freezing import unfreeze
 from .strategies import Strategy, create_strategy
@@ -124,14 +124,24 @@ def _cycle(loader):
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
+    """Write to a temporary file, flush it to disk, then rename: a crash leaves the old file or the new."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(obj, tmp)
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Temporaries of writes a killed process never finished (``.checkpoint.pt.*.tmp`` ...)."""
+    for name in (CHECKPOINT, BEST):
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 class Trainer:
@@ -186,6 +196,12 @@ class Trainer:
         from .data.augment import augmentation
 
         pre = self.model.preprocess
+        if pre.modality == "volume" and self.config.augment not in (None, "none"):
+            from .data.augment import volume_augmentation
+            from .features import volume_tensor
+
+            flip_shift = volume_augmentation(self.config.augment, seed=self.config.seed * 7919 + epoch)
+            return lambda v: volume_tensor(flip_shift(v), pre.mean, pre.std)
         if pre.modality != "image":
             return None
         aug = augmentation(self.config.augment or "light", size=None, seed=self.config.seed * 7919 + epoch)
@@ -263,6 +279,9 @@ class Trainer:
         if self.adaptation is not None and self.adaptation.module is not None:
             self.adaptation.module.load_state_dict(state["adapt"])
         self.state = TrainerState(**json.loads(state["trainer"]))
+        if self.is_main:  # epochs logged after this checkpoint are trained again: drop their lines
+            lines = "".join(json.dumps(m) + "\n" for m in self.state.history)
+            (self.output_dir / "metrics.jsonl").write_text(lines)
         return True
 
     def _improved(self, metrics: dict) -> bool:
@@ -292,8 +311,10 @@ class Trainer:
                              "run it in one process")
         if self.output_dir is not None:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            if not resume and self.is_main:
-                (self.output_dir / "metrics.jsonl").unlink(missing_ok=True)
+            if self.is_main:
+                _remove_stale_temporaries(self.output_dir)
+                if not resume:
+                    (self.output_dir / "metrics.jsonl").unlink(missing_ok=True)
         seed_everything(cfg.seed)
         self.strategy.prepare(self.model)
         unfreeze(self.model)
@@ -417,7 +438,7 @@ class Trainer:
                     loss = self._adaptation_step(x, y, w, next(targets)[0], loss_fn, features)
                 if not torch.isfinite(loss):
                     last = self.output_dir / CHECKPOINT if self.output_dir else None
-                    raise SuiteError(f"non-finite loss ({loss.item()}) at epoch {self.state.epoch + 1}, step "
+                    raise TrainingError(f"non-finite loss ({loss.item()}) at epoch {self.state.epoch + 1}, step "
                                      f"{self.state.step}; stopped. Lower the learning rate or check the data. "
                                      + (f"The last good checkpoint is kept at {last}." if last and last.is_file()
                                         else "No checkpoint was written yet."))

@@ -58,6 +58,8 @@ def save_state_dict(tensors: Mapping[str, torch.Tensor], path: str | os.PathLike
     os.close(fd)
     try:
         save_file(contiguous, tmp, metadata=metadata)
+        with open(tmp, "rb") as f:  # on disk before the rename: a crash leaves the old file or the new
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import SuiteError
 
 PRESETS = {"none", "light", "standard", "medical", "field"}
-CLUTTER_PROBABILITY = 0.3  # "field": chance of replacing a plain background by texture
+CLUTTER_PROBABILITY = 0.5  # "field": chance of replacing the background around the subject by texture
 # soil, dry grass, grass, stone, sand, bark: colours for the random background texture
 CLUTTER_COLOURS = np.array([(62, 46, 30), (140, 128, 80), (68, 104, 42), (96, 96, 90), (176, 160, 130), (88, 64, 44)],
                            dtype=np.float32)
@@ -48,14 +48,50 @@ def _background_mask(rgb: np.ndarray, tolerance: float = 40) -> np.ndarray:
     return np.isin(components, np.unique(edge[edge > 0]))
 
 
-def add_background_clutter(rgb: np.ndarray, rng) -> np.ndarray:
-    """``rgb`` with its plain background (10-90% of the image) replaced by a random texture."""
+LEAF_HUE = (12, 95)  # OpenCV hue units (0-180): yellow-brown through green to blue-green
+
+
+def leaf_mask(rgb: np.ndarray, min_saturation: int = 40, min_value: int = 35) -> np.ndarray:
+    """Leaf pixels of an RGB uint8 image ``(H, W, 3)`` by colour segmentation -> bool ``(H, W)``.
+
+    Plant-coloured pixels (hue in ``LEAF_HUE``, saturated, not dark), cleaned by a morphological
+    opening and closing; regions smaller than a fifth of the largest are dropped and holes (dark or
+    grey lesions inside the leaf) are filled. Grey, blue or purple backdrops and shadows are background.
+    """
     import cv2
 
-    mask = _background_mask(rgb)
+    rgb = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
+    hue, sat, val = np.moveaxis(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV), -1, 0)
+    plant = ((hue >= LEAF_HUE[0]) & (hue <= LEAF_HUE[1]) & (sat >= min_saturation) & (val >= min_value))
+    side = max(3, (min(rgb.shape[:2]) // 64) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    plant = cv2.morphologyEx(plant.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    plant = cv2.morphologyEx(plant, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                                                 (2 * side + 1, 2 * side + 1)))
+    count, components, stats, _ = cv2.connectedComponentsWithStats(plant, connectivity=8)
+    if count <= 1:
+        return np.zeros(rgb.shape[:2], bool)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.isin(components, 1 + np.flatnonzero(areas >= 0.2 * areas.max()))
+    outside = np.pad(~keep, 1, constant_values=True).astype(np.uint8)  # holes: not reachable from the border
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return (outside[1:-1, 1:-1] != 2) | keep
+
+
+def add_background_clutter(rgb: np.ndarray, rng, opacity: float = 1.0) -> np.ndarray:
+    """``rgb`` with its background (10-90% of the image) replaced by a random texture.
+
+    The background is what :func:`leaf_mask` does not call leaf (shadows on the backdrop included);
+    when colour segmentation finds no plausible leaf, a plain backdrop around the border is used.
+    """
+    import cv2
+
+    mask = ~leaf_mask(rgb)
+    if not 0.1 <= mask.mean() <= 0.9:
+        mask = _background_mask(rgb)
     if not 0.1 <= mask.mean() <= 0.9:
         return rgb
-    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigmaX=1.5)[..., None]
+    soft = opacity * cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigmaX=1.5)[..., None]
     texture = _texture(*rgb.shape[:2], rng)
     return np.clip(rgb * (1 - soft) + texture * soft, 0, 255).round().astype(np.uint8)
 
@@ -151,6 +187,28 @@ class Augmentation:
         return Image.fromarray(out).convert(mode)
 
 
+def volume_augmentation(preset: str, seed: int | None = None):
+    """An array -> array training augmentation of volumes ``(D, H, W)`` or ``(C, D, H, W)``: a random
+    flip along each spatial axis; presets beyond ``light`` also shift by up to 2 voxels (wrapping)."""
+    if preset not in PRESETS:
+        raise SuiteError(f"unknown augmentation preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}")
+    rng = np.random.default_rng(seed)
+
+    def apply(volume):
+        v = np.asarray(volume)
+        if preset == "none":
+            return v
+        axes = tuple(range(v.ndim - 3, v.ndim))
+        flips = tuple(ax for ax in axes if rng.random() < 0.5)
+        if flips:
+            v = np.flip(v, flips)
+        if preset != "light":
+            v = np.roll(v, tuple(int(s) for s in rng.integers(-2, 3, size=3)), axis=axes)
+        return np.ascontiguousarray(v)
+
+    return apply
+
+
 def augmentation(preset: str, size: int | None = None, seed: int | None = None) -> Augmentation:
     """A PIL -> PIL augmentation preset: ``none``, ``light``, ``standard``, ``medical`` (no colour
     changes or flips: small shifts/rotations/scaling, brightness/contrast) or ``field`` (shadows,
@@ -243,6 +301,19 @@ def _perspective(img, severity, rng):
     return img.transform(img.size, Image.Transform.PERSPECTIVE, tuple(coefficients), Image.Resampling.BILINEAR)
 
 
+def _clutter(img, severity, rng):
+    """The backdrop around the leaf (see :func:`leaf_mask`) blended with soil, grass or stone texture."""
+    opacity = (0.35, 0.55, 0.7, 0.85, 1.0)[severity - 1]
+    return _from_array(add_background_clutter(np.asarray(img), rng, opacity=opacity).astype(np.float32))
+
+
+def _colour(img, severity, rng):
+    """A colour cast (white balance of another camera or light): warm or cool, growing with severity."""
+    shift = (0.08, 0.14, 0.2, 0.27, 0.35)[severity - 1] * rng.choice([-1, 1])
+    gains = np.array([1 + shift, 1 + 0.2 * shift, 1 - shift], np.float32)
+    return _from_array(np.asarray(img, np.float32) * gains)
+
+
 def _from_array(arr: np.ndarray):
     from PIL import Image
 
@@ -250,7 +321,8 @@ def _from_array(arr: np.ndarray):
 
 
 CORRUPTIONS = {"blur": _blur, "jpeg": _jpeg, "noise": _noise, "brightness": _brightness, "contrast": _contrast,
-               "shadow": _shadow, "glare": _glare, "perspective": _perspective}
+               "shadow": _shadow, "glare": _glare, "perspective": _perspective, "clutter": _clutter,
+               "colour": _colour}
 
 
 class Corruption:

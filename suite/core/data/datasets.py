@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,8 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import SuiteError
-from ..io import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, read_image
+from ..errors import CorruptFileError, DataError, SuiteError
+from ..io import IMAGE_SUFFIXES, check_image, read_image
 
 MULTILABEL_SEPARATOR = "|"
 SPLIT_FOLDER_NAMES = {"train", "training", "val", "valid", "validation", "test", "testing"}
@@ -114,9 +115,9 @@ def _encode_labels(names: list[str], classes, where: str, lines: list[int]):
         unknown = [(t, line) for ts, line in zip(tokens, lines) for t in ts if t not in index]
         if unknown:
             shown = ", ".join(f"{t!r} (line {line})" for t, line in unknown[:5])
-            raise SuiteError(f"{where}: {len(unknown)} label(s) not in the given classes {classes}: {shown}")
+            raise DataError(where, f"{len(unknown)} label(s) not in the given classes {classes}: {shown}")
     if not classes:
-        raise SuiteError(f"{where}: no labelled rows (every label cell is empty)")
+        raise DataError(where, "no labelled rows (every label cell is empty)")
     position = {c: k for k, c in enumerate(classes)}
     if multilabel:
         labels = np.zeros((len(names), len(classes)), dtype=np.int64)
@@ -151,22 +152,8 @@ def _class_size_warnings(data: LabeledData, noun: str) -> list[str]:
 
 
 def _image_problem(path: Path) -> str | None:
-    """Why ``path`` is not a usable image, or None. Cheap: opens and verifies, no full decode."""
-    from PIL import Image
-
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-    try:
-        if path.stat().st_size == 0:
-            return "the file is empty (0 bytes)"
-        with Image.open(path) as img:
-            if img.width * img.height > MAX_IMAGE_PIXELS:
-                return f"image is {img.width}x{img.height}, larger than the {MAX_IMAGE_PIXELS} pixel limit"
-            img.verify()
-    except FileNotFoundError:
-        return "file not found"
-    except Exception as exc:  # PIL raises many types for bad files; all mean "unusable"
-        return f"not a readable image ({type(exc).__name__}: {exc})"
-    return None
+    """Why ``path`` is not a usable image, or None. Decodes it, so it cannot fail later in training."""
+    return check_image(path)
 
 
 def _keep_readable(paths: list[Path], skip_bad: bool) -> tuple[list[bool], list[tuple[str, str]]]:
@@ -175,7 +162,7 @@ def _keep_readable(paths: list[Path], skip_bad: bool) -> tuple[list[bool], list[
     for path in paths:
         problem = _image_problem(path)
         if problem and not skip_bad:
-            raise SuiteError(f"{path}: {problem}")
+            raise CorruptFileError(path, problem)
         keep.append(problem is None)
         if problem:
             skipped.append((str(path), problem))
@@ -268,20 +255,20 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]], list[int], l
     try:
         header = [h.strip() for h in next(reader, [])]
         if not any(header):
-            raise SuiteError(f"{path}: empty file, expected a header row with column names")
+            raise DataError(path, "empty file, expected a header row with column names")
         rows, lines = [], []
         for cells in reader:
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) != len(header):
-                raise SuiteError(f"{path}: malformed CSV, line {reader.line_num} has {len(cells)} "
-                                 f"field(s) but the header has {len(header)}")
+                raise DataError(path, f"malformed CSV, line {reader.line_num} has {len(cells)} "
+                                      f"field(s) but the header has {len(header)}")
             rows.append(dict(zip(header, cells)))
             lines.append(reader.line_num)
     except csv.Error as exc:
-        raise SuiteError(f"{path}: malformed CSV near line {reader.line_num} ({exc})") from None
+        raise DataError(path, f"malformed CSV near line {reader.line_num} ({exc})") from None
     if not rows:
-        raise SuiteError(f"{path}: no data rows under the header")
+        raise DataError(path, "no data rows under the header")
     return header, rows, lines, warnings
 
 
@@ -297,7 +284,7 @@ def _read_json_records(path: Path) -> tuple[list[str], list[dict], list[int], li
                 raise SuiteError(f"{path}: expected a JSON list of objects, found {type(records).__name__}")
             pairs = list(enumerate(records, 1))
     except json.JSONDecodeError as exc:
-        raise SuiteError(f"{path}: malformed JSON ({exc})") from None
+        raise DataError(path, f"malformed JSON ({exc})") from None
     bad = next((n for n, r in pairs if not isinstance(r, dict)), None)
     if bad is not None:
         raise SuiteError(f"{path}: record {bad} is not a JSON object")
@@ -310,7 +297,7 @@ def _read_json_records(path: Path) -> tuple[list[str], list[dict], list[int], li
 def _require_columns(path: Path, header: list[str], wanted: dict[str, str | None]) -> None:
     missing = [f"{role} column {name!r}" for role, name in wanted.items() if name and name not in header]
     if missing:
-        raise SuiteError(f"{path}: missing {', '.join(missing)}; available columns: {header}")
+        raise DataError(path, f"missing {', '.join(missing)}; available columns: {header}")
 
 
 def _cell(row: dict, column: str) -> str:
@@ -406,13 +393,17 @@ def from_npz(path, split="train", channel_last: bool = True, classes=None) -> La
                 raise SuiteError(f"{path}: no split {absent} (need '<split>_images' and '<split>_labels'); "
                                  f"splits present: {available}; keys: {keys}")
             parts = [(archive[f"{s}_images"], archive[f"{s}_labels"]) for s in splits]
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise SuiteError(f"{path}: not a readable .npz archive ({exc})") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, RuntimeError,
+            zlib.error) as exc:  # corrupt, unsupported (zip version, compression) or encrypted members
+        raise CorruptFileError(path, f"not a readable .npz archive ({exc})") from None
     except ValueError as exc:
         raise SuiteError(f"{path}: cannot load arrays ({exc}); object arrays are refused") from None
     items, label_parts, modalities, multilabel = [], [], set(), set()
     for s, (images, raw_labels) in zip(splits, parts):
         where = f"{path} [{s}]"
+        if images.ndim == 0 or raw_labels.ndim == 0:
+            raise DataError(where, f"images and labels must be arrays with one entry per item, got shapes "
+                                   f"{images.shape} and {raw_labels.shape}")
         if len(images) != len(raw_labels):
             raise SuiteError(f"{where}: {len(images)} images but {len(raw_labels)} labels")
         split_items, modality = _npz_items(images, channel_last, where)
@@ -424,6 +415,8 @@ def from_npz(path, split="train", channel_last: bool = True, classes=None) -> La
     if len(modalities) > 1 or len(multilabel) > 1 or len({p.shape[1:] for p in label_parts}) > 1:
         raise SuiteError(f"{path}: splits {splits} differ in image or label layout and cannot be combined")
     labels, is_multi = np.concatenate(label_parts), multilabel.pop()
+    if len(items) == 0 or (is_multi and labels.shape[1] == 0):
+        raise DataError(path, f"split(s) {splits} hold no items or no label columns")
     n_classes = labels.shape[1] if is_multi else int(labels.max(initial=-1)) + 1
     classes = _check_classes(classes, str(path)) or [str(k) for k in range(n_classes)]
     if n_classes > len(classes) or (is_multi and labels.shape[1] != len(classes)):

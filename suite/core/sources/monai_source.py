@@ -49,6 +49,34 @@ def _examples():
             ModelInfo("monai:DenseNet121?spatial_dims=3", "volume", True, "3D DenseNet-121, random init")]
 
 
+def _network_options(spec: Spec, params: dict) -> dict:
+    """Constructor arguments given in the spec (``widen_factor=0.25``, ``no_max_pool=true``), typed
+    like their defaults; ``size`` and ``spatial_dims`` are the suite's own."""
+    fixed = {"size", "spatial_dims", "pretrained", *_CHANNEL_ARGS, *_CLASS_ARGS}
+    out = {}
+    for key, text in spec.options.items():
+        if key in fixed:
+            continue
+        if key not in params:
+            valid = sorted(k for k, p in params.items() if k not in fixed and p.default is not inspect.Parameter.empty)
+            raise SuiteError(f"{spec}: unknown option {key!r}; valid options: size, spatial_dims, {', '.join(valid)}")
+        default = params[key].default
+        try:
+            if isinstance(default, bool):
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                out[key] = text.lower() in ("true", "1")
+            elif isinstance(default, int):
+                out[key] = int(text)
+            elif isinstance(default, float):
+                out[key] = float(text)
+            else:
+                out[key] = text
+        except ValueError:
+            raise SuiteError(f"{spec}: option {key}={text!r} must be a {type(default).__name__}") from None
+    return out
+
+
 @register_source("monai", "MONAI networks, 2D and 3D (spatial_dims=2|3, size=N)", examples=_examples)
 def build_monai(spec: Spec, pretrained: bool = True, in_chans: int | None = None) -> Backbone:
     cls = _network(spec.name)
@@ -63,6 +91,7 @@ def build_monai(spec: Spec, pretrained: bool = True, in_chans: int | None = None
     class_arg = next((a for a in _CLASS_ARGS if a in params), None)
     if class_arg:
         kwargs[class_arg] = 2
+    kwargs.update(_network_options(spec, params))
     if pretrained:
         if "pretrained" not in params:
             raise SuiteError(f"{spec}: MONAI ships no pretrained weights for {cls.__name__}; "

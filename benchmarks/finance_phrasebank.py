@@ -1,0 +1,124 @@
+"""Financial PhraseBank: finance recipes on the embedded MiniLM encoder vs the FinBERT anchor.
+
+Fixed, seeded split of Sentences_50Agree (test 20%, validation 10%; copies of a sentence stay in one
+part); metrics on the test split and on its all-agree sentences, with 95% bootstrap CIs.
+
+    python benchmarks/finance_phrasebank.py --recipe lora --save suite/finance/solutions/phrasebank_minilm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import DATA, RESULTS, ci_cell, publish, require, set_threads  # noqa: E402
+
+PHRASEBANK = DATA / "finance" / "financial_phrasebank"
+ANCHOR = "FinBERT (Araci 2019, BERT-base, 110M params): 0.86 / F1 0.84 on 50Agree, 0.97 / 0.95 on all-agree"
+
+
+def splits():
+    """The fixed PhraseBank parts and the all-agree sentences of the test part."""
+    from suite.finance.data import load_phrasebank, phrasebank_split, restrict_to
+
+    data = load_phrasebank(require(PHRASEBANK), "50")
+    parts = phrasebank_split(data)
+    parts["test_allagree"] = restrict_to(parts["test"], load_phrasebank(PHRASEBANK, "all"))
+    return parts
+
+
+def run(recipe: str, save: str | None, limit: int | None, epochs: int | None, threads: int) -> dict:
+    machine = set_threads(threads)
+    from suite.finance.recipes import DEFAULT_BACKBONE, train_sentiment
+
+    parts = splits()
+    train = parts["train"] if not limit else parts["train"].subset(range(limit))
+    t0 = time.perf_counter()
+
+    def log(event, state):
+        if event == "epoch_end":
+            print(json.dumps(state.history[-1]), flush=True)
+        elif event == "batch_end" and state.step % 20 == 0:
+            print(f"step {state.step}/{state.total_steps} {time.perf_counter() - t0:.0f}s", flush=True)
+
+    overrides = {"epochs": epochs} if epochs else {}
+    solution, state = train_sentiment(train, parts["val"], DEFAULT_BACKBONE, recipe, callbacks=[log],
+                                      name="phrasebank_minilm", **overrides)
+    row = {"recipe": recipe, "backbone": DEFAULT_BACKBONE, "train_items": len(train), "val_items": len(parts["val"]),
+           "train_seconds": round(time.perf_counter() - t0, 1), "best_epoch": state.best_epoch,
+           "history": state.history, "machine": machine + " (shared with other jobs)"}
+    if save:
+        from suite.finance.recipes import save_compact
+
+        save_compact(solution, save)
+        return finalize(save, row, parts)
+    return evaluate(solution, row, parts)
+
+
+def evaluate(solution, row: dict, parts: dict) -> dict:
+    from suite.finance.evaluation import evaluate_sentiment
+
+    row["test_50agree"] = evaluate_sentiment(solution, parts["test"], "test split of 50Agree")
+    row["test_allagree"] = evaluate_sentiment(solution, parts["test_allagree"],
+                                              "all-agree sentences of that test split")
+    (RESULTS / f"finance_phrasebank_{row['recipe']}.json").write_text(json.dumps(row, indent=2) + "\n")
+    return row
+
+
+def finalize(path, row: dict, parts: dict | None = None) -> dict:
+    """Reload the saved (float16) solution, fit its input guard on the training sentences, evaluate
+    what ships, and write the metrics and model card into it."""
+    from suite.core import Solution
+    from suite.finance.solution_card import write_card
+
+    parts = parts or splits()
+    path = Path(path)
+    solution = Solution.load(path)
+    solution.fit_guard(parts["train"])
+    row = evaluate(solution, row, parts)
+    write_card(solution, path, row)
+    row["solution_bytes"] = (path / "model.safetensors").stat().st_size
+    row["folder_bytes"] = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    write_card(solution, path, row)
+    (RESULTS / f"finance_phrasebank_{row['recipe']}.json").write_text(json.dumps(row, indent=2) + "\n")
+    return row
+
+
+def table() -> str:
+    rows = []
+    for file in sorted(RESULTS.glob("finance_phrasebank_*.json")):
+        r = json.loads(file.read_text())
+        a, b = r["test_50agree"], r["test_allagree"]
+        size = f"{r['solution_bytes'] / 1e6:.1f} MB" if r.get("solution_bytes") else "-"
+        rows.append(f"| {r['recipe']} | {ci_cell(a)} | {ci_cell(a, 'macro_f1')} | {ci_cell(b)} | "
+                    f"{ci_cell(b, 'macro_f1')} | {r['train_seconds'] / 60:.0f} min | {size} |")
+    head = ("| recipe (embedded:minilm_l6, 22.7M params, max length 64) | accuracy 50Agree test | macro-F1 | "
+            "accuracy all-agree test | macro-F1 | training time | stored delta |\n|---|---|---|---|---|---|---|\n")
+    return (f"Financial PhraseBank, seeded 20% test split of Sentences_50Agree (n={r['test_50agree']['n']}) "
+            f"and its all-agree sentences (n={r['test_allagree']['n']}); 95% bootstrap CIs. "
+            f"Anchor: {ANCHOR}. Machine: {r['machine']}.\n\n" + head + "\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--recipe", default="lora")
+    parser.add_argument("--save", default=None, help="write the Solution here (float16 delta)")
+    parser.add_argument("--limit", type=int, default=None, help="train on the first N training sentences")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--finalize-only", action="store_true",
+                        help="re-evaluate the solution at --save and rewrite its card (no training)")
+    args = parser.parse_args()
+    if args.finalize_only:
+        set_threads(args.threads)
+        finalize(args.save, json.loads((RESULTS / f"finance_phrasebank_{args.recipe}.json").read_text()))
+    elif not args.table_only:
+        run(args.recipe, args.save, args.limit, args.epochs, args.threads)
+    md = table()
+    publish("finance_phrasebank", md, {"rows": [json.loads(f.read_text()) for f in
+                                                sorted(RESULTS.glob("finance_phrasebank_*.json"))]})

@@ -1,0 +1,124 @@
+"""The tomato recipe and the one command that trains the shipped solution.
+
+    python -m suite.agriculture.train --data /path/to/plantvillage_tomato --out runs/tomato
+
+Recipe (measured on a 2-core CPU): ImageNet EfficientNet-Lite0, its last backbone groups fine-tuned
+(``partial``) with the ``field`` augmentation preset at a moderate input size, a few epochs, a
+leaf-aware test split that the model never sees. ``--ship DIR`` also writes the Solution with the
+agriculture model card (per-class recall, confidence intervals, ONNX size and latency) to ``DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from suite.core.errors import SuiteError
+
+BACKBONE = "embedded:efficientnet_lite0"
+TEST_FRACTION = 1 / 6  # 20 of 120 images per class in the PlantVillage tomato set
+
+
+@dataclass
+class Recipe:
+    """What the shipped tomato solution was trained with (every field is a command-line option)."""
+
+    image_size: int = 128
+    n_groups: int = 8
+    epochs: int = 8
+    lr: float = 2e-3
+    batch_size: int = 16
+    augment: str = "field"
+    label_smoothing: float = 0.1
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def train_config(self, progress: bool = True):
+        from suite.core.trainer import TrainConfig
+
+        return TrainConfig(strategy="partial", strategy_options={"n_groups": self.n_groups}, epochs=self.epochs,
+                           lr=self.lr, batch_size=self.batch_size, augment=self.augment,
+                           label_smoothing=self.label_smoothing, seed=self.seed, progress=progress)
+
+
+def leaf_splits(data, seed: int = 0, test: float = TEST_FRACTION) -> dict:
+    """Train/test index arrays: stratified, whole leaves on one side (what ``finetune`` uses)."""
+    from suite.core.data import split_indices
+
+    splits = split_indices(data.labels, val=0.0, test=test, groups=data.groups, seed=seed)
+    return {k: v for k, v in splits.items() if len(v)}
+
+
+def train(data, out: str | os.PathLike | None, recipe: Recipe | None = None, progress: bool = True,
+          name: str = "tomato"):
+    """Fine-tune on leaf data (a path or LabeledData) with the recipe; returns the FinetuneResult.
+
+    The test split (leaf-aware, ``TEST_FRACTION`` of each class) is never trained on; no validation
+    split is held out, so the last epoch is kept.
+    """
+    from suite.core.finetune import finetune
+
+    from .data import load_leaves
+
+    recipe = recipe or Recipe()
+    if not hasattr(data, "labels"):
+        data = load_leaves(data)
+    return finetune(data, backbone=BACKBONE, config=recipe.train_config(progress), output_dir=out, val=0.0,
+                    test=TEST_FRACTION, image_size=recipe.image_size, name=name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m suite.agriculture.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="PlantVillage-style class folders or a CSV manifest")
+    parser.add_argument("--out", required=True, help="run folder (solution/, report/, train/)")
+    parser.add_argument("--ship", help="also write the Solution with the agriculture model card here")
+    parser.add_argument("--leaf-col", help="CSV column with a leaf or plant id")
+    parser.add_argument("--leaf-pattern", help="regular expression whose first group in a file name is the leaf id")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    defaults = Recipe()
+    for key in ("image_size", "n_groups", "epochs", "lr", "batch_size", "augment", "label_smoothing", "seed"):
+        value = getattr(defaults, key)
+        parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value,
+                            help=f"default {value}")
+    args = parser.parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from .data import load_leaves
+
+    recipe = Recipe(**{k: getattr(args, k) for k in ("image_size", "n_groups", "epochs", "lr", "batch_size",
+                                                         "augment", "label_smoothing", "seed")})
+    try:
+        data = load_leaves(args.data, leaf_col=args.leaf_col, leaf_pattern=args.leaf_pattern)
+        start = time.perf_counter()
+        result = train(data, args.out, recipe)
+        seconds = time.perf_counter() - start
+    except SuiteError as exc:
+        print(f"error: {exc}")
+        return 2
+    metrics = result.report.get("metrics", {})
+    ci = result.report.get("ci95", {}).get("accuracy")
+    print(f"test accuracy {metrics.get('accuracy'):.4f} 95% CI {ci} ({seconds:.0f} s)")
+    (Path(args.out) / "run.json").write_text(json.dumps({"recipe": recipe.__dict__, "seconds": seconds,
+                                                         "data": str(args.data)}, indent=2))
+    if args.ship:
+        from .card import ship_solution
+
+        ship_solution(result, data, args.ship, recipe, seconds, command=_command(args))
+        print(f"solution with model card written to {args.ship}")
+    return 0
+
+
+def _command(args) -> str:
+    return "python -m suite.agriculture.train --data " + str(args.data) + " --out " + str(args.out) + (
+        f" --ship {args.ship}" if args.ship else "")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

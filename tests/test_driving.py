@@ -1,0 +1,247 @@
+"""Driving vertical: simulator, schemas and loaders, segmentation metrics and model, shipped solutions, page."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import REPO, shared_data
+from suite.core.errors import SuiteError
+from suite.core.segmentation import (confusion_matrix, create_segmentation_model, iou_from_confusion,
+                                     segmentation_metrics)
+from suite.driving import data as D
+from suite.driving.schema import (CAMVID_CLASSES, CITYSCAPES_PALETTE, IGNORE, cityscapes_colors_to_camvid,
+                                  cityscapes_to_camvid, colorize, synthia_to_camvid)
+from suite.driving.sim import DrivingSimulator, SimConfig
+
+SKY, BUILDING, POLE, ROAD, PAVEMENT, TREE, SIGN, FENCE, CAR, PEDESTRIAN, BICYCLIST = range(11)
+
+
+# --- simulator ------------------------------------------------------------------------------------
+def test_simulator_is_deterministic_by_seed_and_index():
+    a, b = DrivingSimulator(120, 160, seed=3), DrivingSimulator(120, 160, seed=3)
+    rgb1, lab1 = a.frame(5)
+    rgb2, lab2 = b.frame(5)
+    assert rgb1.shape == (120, 160, 3) and rgb1.dtype == np.uint8 and lab1.shape == (120, 160)
+    assert np.array_equal(rgb1, rgb2) and np.array_equal(lab1, lab2)
+    assert not np.array_equal(a.frame(6)[0], rgb1)
+    assert not np.array_equal(DrivingSimulator(120, 160, seed=4).frame(5)[0], rgb1)
+
+
+def test_simulator_renders_every_class_in_plausible_places():
+    sim = DrivingSimulator(180, 240, seed=0)
+    counts = np.zeros(12, np.int64)
+    for i in range(16):
+        _, label = sim.frame(i)
+        assert label.max() <= BICYCLIST  # every pixel gets a class: nothing unlabelled
+        counts += np.bincount(label.ravel(), minlength=12)
+        rows = np.arange(label.shape[0])[:, None].repeat(label.shape[1], 1)
+        if (label == SKY).any() and (label == ROAD).any():
+            assert rows[label == SKY].mean() < rows[label == ROAD].mean()  # sky above the road
+        assert (label[-1] == ROAD).any() or (label[-1] == PAVEMENT).any() or (label[-1] == CAR).any()
+    assert (counts[:11] > 0).all(), dict(zip(CAMVID_CLASSES, counts))
+
+
+def test_simulator_labels_follow_the_painted_colours():
+    """Without randomisation (clean daylight, no noise or blur) the colours are exactly what each label
+    region was painted: the grey road differs from the blue sky, and labels change where colours do."""
+    sim = DrivingSimulator(120, 160, seed=1, config=SimConfig(randomize=False))
+    rgb, label = sim.frame(0)
+    rgb = rgb.astype(np.int32)
+    sky, road = rgb[label == SKY], rgb[label == ROAD]
+    assert (sky[:, 2] > sky[:, 0]).mean() > 0.9  # blue sky
+    assert np.abs(road[:, 0] - road[:, 1]).mean() < 15  # grey road
+    # where the label changes between horizontal neighbours, the colour changes too (mostly)
+    edges = label[:, 1:] != label[:, :-1]
+    colour_jump = np.abs(rgb[:, 1:] - rgb[:, :-1]).sum(-1) > 0
+    assert colour_jump[edges].mean() > 0.95
+
+
+# --- schemas and loaders --------------------------------------------------------------------------
+@pytest.mark.parametrize("label_id,expected", [(7, ROAD), (8, PAVEMENT), (11, BUILDING), (12, BUILDING), (13, FENCE),
+                                               (17, POLE), (19, SIGN), (20, SIGN), (21, TREE), (22, IGNORE),
+                                               (23, SKY), (24, PEDESTRIAN), (25, BICYCLIST), (26, CAR), (28, CAR),
+                                               (33, BICYCLIST), (0, IGNORE), (1, IGNORE), (255, IGNORE)])
+def test_cityscapes_label_ids_map_to_camvid(label_id, expected):
+    assert cityscapes_to_camvid(np.array([[label_id]], np.uint8))[0, 0] == expected
+
+
+def test_cityscapes_train_ids_and_palette_agree():
+    train_ids = np.arange(19, dtype=np.uint8)[None]
+    via_ids = cityscapes_to_camvid(np.concatenate([train_ids, [[255]]], 1), "trainIds")
+    via_colours = cityscapes_colors_to_camvid(np.concatenate([CITYSCAPES_PALETTE[None], [[[1, 2, 3]]]], 1))
+    assert np.array_equal(via_ids, via_colours)
+    assert via_ids[0, -1] == IGNORE
+    # CARLA's road-line colour is road
+    assert cityscapes_colors_to_camvid(np.array([[[157, 234, 50]]], np.uint8))[0, 0] == ROAD
+    with pytest.raises(ValueError):
+        cityscapes_to_camvid(np.zeros((2, 2), np.uint8), "colours")
+
+
+def test_synthia_ids_and_colorize():
+    ids = np.array([[1, 2, 3, 4, 8, 10, 22, 0]], np.uint8)
+    assert synthia_to_camvid(ids).tolist() == [[SKY, BUILDING, ROAD, PAVEMENT, CAR, PEDESTRIAN, ROAD, IGNORE]]
+    assert colorize(np.array([[IGNORE]]))[0, 0].tolist() == [0, 0, 0]
+
+
+def _png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def test_gta5_and_synthia_layouts(tmp_path):
+    import cv2
+
+    rgb = np.zeros((8, 10, 3), np.uint8)
+    gta = tmp_path / "gta5"
+    for i in range(2):
+        _png(gta / "images" / f"{i:05d}.png", rgb)
+        _png(gta / "labels" / f"{i:05d}.png", np.full((8, 10), 26 if i else 7, np.uint8))  # car, road
+    data = D.load_driving_data(gta)
+    assert data.source == "GTA5" and len(data) == 2
+    assert np.unique(data.load(0)[1]).tolist() == [ROAD] and np.unique(data.load(1)[1]).tolist() == [CAR]
+
+    syn = tmp_path / "synthia"
+    _png(syn / "RGB" / "0000000.png", rgb)
+    (syn / "GT" / "LABELS").mkdir(parents=True)
+    label16 = np.zeros((8, 10, 3), np.uint16)  # SYNTHIA: class id in the first (R) channel, instance in G
+    label16[..., 0], label16[..., 1] = 10, 300  # pedestrian, instance 300
+    cv2.imwrite(str(syn / "GT" / "LABELS" / "0000000.png"), label16[..., ::-1])
+    data = D.load_driving_data(syn)
+    assert data.source == "SYNTHIA" and np.unique(data.load(0)[1]).tolist() == [PEDESTRIAN]
+
+    broken = tmp_path / "broken"
+    _png(broken / "images" / "a.png", rgb)
+    (broken / "labels").mkdir()
+    with pytest.raises(SuiteError, match="no label file"):
+        D.gta5(broken)
+
+
+def test_camvid_splits():
+    root = shared_data("driving", "camvid")
+    val, train = D.camvid(root, "val"), D.camvid(root, "train")
+    assert len(val) == 101 and len(train) == 367
+    rgb, label = val.load(0)
+    assert rgb.shape == (360, 480, 3) and label.shape == (360, 480) and label.max() <= IGNORE
+    assert train.load(0)[0].shape == (180, 240, 3)
+    assert train.unlabelled().label(0) is None
+
+
+def test_cityscapes_and_carla_samples():
+    city = D.load_driving_data(shared_data("driving", "cityscapes_sample"))
+    rgb, label = city.load(0)
+    assert rgb.shape[:2] == label.shape
+    train_ids = np.asarray(Image.open(next((shared_data("driving", "cityscapes_sample") / "gtFine")
+                                           .glob("*labelTrainIds.png"))))
+    from_train = cityscapes_to_camvid(train_ids, "trainIds")
+    both = (from_train != IGNORE) & (label != IGNORE)
+    # the sample's two label files were downscaled separately: they agree except at a few boundary pixels
+    assert both.mean() > 0.5 and (from_train[both] == label[both]).mean() > 0.99
+    carla = D.load_driving_data(shared_data("driving", "carla_sample"))
+    assert len(carla) == 6
+    _, label = carla.load(0)
+    shares = np.bincount(label.ravel(), minlength=12) / label.size
+    # the camera sits behind the ego car's bonnet (labelled car); CARLA 0.9.5 leaves the sky unlabelled
+    assert shares[CAR] > 0.2 and shares[ROAD] > 0.005 and shares[PAVEMENT] > 0.01 and shares[BUILDING] > 0.05
+    assert shares[IGNORE] > 0.1 and shares[SKY] == 0
+
+
+# --- metrics --------------------------------------------------------------------------------------
+def test_miou_with_ignore_label():
+    target = np.array([[0, 0, 1, 1], [2, 2, IGNORE, IGNORE]])
+    pred = np.array([[0, 1, 1, 1], [2, 0, 2, 0]])
+    cm = confusion_matrix(pred, target, 3, ignore_index=IGNORE)
+    assert cm.sum() == 6 and cm.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    iou = iou_from_confusion(cm)
+    assert np.allclose(iou, [1 / 3, 2 / 3, 1 / 2])
+    m = segmentation_metrics(cm, ["a", "b", "c"])
+    assert m["miou"] == pytest.approx(np.mean([1 / 3, 2 / 3, 1 / 2])) and m["pixel_accuracy"] == pytest.approx(4 / 6)
+    # a class absent from target and prediction is NaN and left out of the mean
+    cm4 = confusion_matrix(pred, target, 4, ignore_index=IGNORE)
+    assert np.isnan(iou_from_confusion(cm4)[3])
+    assert segmentation_metrics(cm4)["miou"] == pytest.approx(m["miou"])
+    with pytest.raises(ValueError):
+        confusion_matrix(pred[:1], target, 3)
+
+
+# --- model, training, solution --------------------------------------------------------------------
+def test_tiny_training_step_and_segmentation_solution(tmp_path):
+    from suite.core import Solution
+    from suite.driving.adapt import DecoderConfig, encode, evaluate, train_decoder
+
+    torch.manual_seed(0)
+    model = create_segmentation_model("embedded:efficientnet_lite0", 11, input_size=(64, 96))
+    frames = D.simulated(8, seed=5, height=64, width=96)
+    fs = encode(model, frames, batch_size=8)
+    assert fs.feats[0].shape == (8, 24, 16, 24) and fs.labels.shape == (8, 64, 96)
+    before = evaluate(model, fs, [frames.label(i) for i in range(8)])["pixel_accuracy"]
+    stats = train_decoder(model, fs, DecoderConfig(epochs=8, batch_size=4, lr=5e-3))
+    assert stats["loss"][-1] < stats["loss"][0]
+    after = evaluate(model, fs, [frames.label(i) for i in range(8)])["pixel_accuracy"]
+    assert after > before and after > 0.5
+
+    sol = Solution(model, list(CAMVID_CLASSES), name="tiny")
+    sol.save(tmp_path / "sol")
+    stored = (tmp_path / "sol" / "model.safetensors").stat().st_size
+    assert stored < 1_000_000  # the decoder only: the frozen encoder comes from the embedded package
+    loaded = Solution.load(tmp_path / "sol")
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x), model.eval()(x))
+    out = loaded.predict(frames.image(0))
+    assert out["mask"].shape == (64, 96) and sum(out["shares"].values()) == pytest.approx(1.0)
+
+
+def test_shipped_solutions_load_and_differ():
+    from suite.driving.segment import load_solution, overlay, solution_path
+
+    for kind in ("source_only", "adapted"):
+        if not (solution_path(kind) / "config.json").is_file():
+            pytest.fail(f"shipped solution {kind} missing")
+        assert (solution_path(kind) / "model.safetensors").stat().st_size < 5_000_000
+    src, ada = load_solution("source_only"), load_solution("adapted")
+    assert src.task == ada.task == "segmentation" and src.labels == list(CAMVID_CLASSES)
+    assert "python -m suite.driving.sim2real" in ada.card
+    rgb, _ = DrivingSimulator(180, 240, seed=9).frame(0)
+    a, b = src.predict(rgb), ada.predict(rgb)
+    assert a["mask"].shape == (180, 240) and not np.array_equal(a["mask"], b["mask"])
+    assert overlay(rgb, a["mask"]).shape == rgb.shape
+
+
+# --- app page -------------------------------------------------------------------------------------
+def test_driving_page_segments_an_uploaded_frame():
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    val = REPO.parent / "shared" / "data" / "driving" / "camvid" / "val"
+    if val.is_dir():
+        image = np.asarray(Image.open(sorted(val.glob("*.png"))[0]).convert("RGB"))
+    else:
+        image = DrivingSimulator(360, 480, seed=11).frame(0)[0]
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    at = AppTest.from_file(str(REPO / "apps" / "pages" / "driving.py"), default_timeout=120).run()
+    assert not at.exception
+    at.file_uploader(key="driving_frame").upload("frame.png", buf.getvalue(), "image/png").run()
+    assert not at.exception
+    shares = at.dataframe[0].value
+    assert list(shares["class"]) == list(CAMVID_CLASSES)
+    assert shares["adapted %"].sum() == pytest.approx(100, abs=0.5)
+    assert any("bicyclist" in m.value for m in at.markdown)  # the class legend under the overlays
+    assert "agree" in at.metric[0].label
+    # Adapt tab: AdaBN on two unlabelled frames
+    sim_buf = io.BytesIO()
+    Image.fromarray(DrivingSimulator(180, 240, seed=12).frame(0)[0]).save(sim_buf, format="PNG")
+    at.file_uploader(key="driving_adapt_frames").set_value([("a.png", buf.getvalue(), "image/png"),
+                                                            ("b.png", sim_buf.getvalue(), "image/png")]).run()
+    at.button(key="driving_adapt_go").click().run()
+    assert not at.exception
+    assert any("BatchNorm layers re-estimated" in s.value for s in at.success)
