@@ -243,8 +243,10 @@ def main() -> None:
         "in test accuracy at a third of the grid's time or less. Times are wall-clock seconds on "
         f"2 CPU cores shared with other jobs (load average 10-20 during the run): {machine}; advising, "
         f"grid and search together {total_s:.0f} s.", "",
-        *([f"Grid cells reused from {sorted({r['grid_from'] for r in results if r.get('grid_from')})} (the same "
-           "subsets, seed and recipes); the advice and the search ran again with the current rules.", ""]
+        *([f"Grid cells of {', '.join(r['title'] for r in results if r.get('grid_from'))} reused from an earlier "
+           "run of this script (`--grid-from`: the same subsets, seed and recipes); the advice and the search ran "
+           "again with the current rules. That earlier run used the first version of the rules, which were revised "
+           "after seeing its results (see suite/core/advisor/advice.py): the recommendations here are in-sample.", ""]
           if any(r.get("grid_from") for r in results) else []),
         "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
         *[_row(r) for r in results], ""]

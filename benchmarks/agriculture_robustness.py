@@ -107,7 +107,7 @@ def main() -> None:
     tta = tta_rows(models["field"], tta_test, TTA_CORRUPTIONS, 3)
     seconds = time.perf_counter() - start
 
-    lines = [f"## Robustness to field-like photos: tomato leaves, `light` vs `field` training presets", "",
+    lines = ["## Robustness to field-like photos: tomato leaves, `light` vs `field` training presets", "",
              f"Test set: {desc}. Same recipe for both models (EfficientNet-Lite0, partial fine-tuning, "
              f"{models['field'].preprocess.input_size[1]} px), only the training augmentation differs. "
              "Corruptions from `suite.core.data.corruption` (deterministic per photo); 95% CIs: percentile "
@@ -118,7 +118,8 @@ def main() -> None:
         lines.append(f"| {light_row['corruption']} | {light_row['severity'] or '-'} | {cell(light_row['correct'])} | "
                      f"{cell(field_row['correct'])} |")
     means = {name: float(np.mean([r["accuracy"] for r in rows if r["severity"]])) for name, rows in results.items()}
-    worst = {name: min((r for r in rows if r["severity"]), key=lambda r: r["accuracy"]) for name, rows in results.items()}
+    worst = {name: min((r for r in rows if r["severity"]), key=lambda r: r["accuracy"])
+             for name, rows in results.items()}
     lines += ["", "| model | clean accuracy | mean accuracy over all corruptions and severities | worst case |",
               "|---|---|---|---|"]
     for name in models:
@@ -127,7 +128,8 @@ def main() -> None:
                      f"{w['accuracy']:.3f} ({w['corruption']} {w['severity']}) |")
     lines += ["", "### Where the model looks: Grad-CAM share on the leaf", "",
               "Grad-CAM (`suite.core.explain.gradcam`, predicted class) on the model's input; the leaf is found "
-              "by colour segmentation (`suite.core.data.augment.leaf_mask`) on the same input. `ratio` = share of "
+              "by colour segmentation (`suite.core.data.augment.leaf_mask`) on the clean photo (a cluttered "
+              "backdrop never counts as leaf). `ratio` = share of "
               "the map on the leaf / share of the image that is leaf (1 = no preference; higher = looks at the "
               f"leaf). {args.cam_items} test photos, evenly spaced.", "",
               "| model | photos | Grad-CAM on leaf | leaf area | ratio | photos without a leaf found |",
@@ -143,7 +145,8 @@ def main() -> None:
         lines.append(f"| {row['corruption']} | {row['severity'] or '-'} | {cell(row['plain'])} | {cell(row['tta'])} |")
     lines += ["", f"Scoring took {seconds:.0f} s.", ""]
     raw = {"test": desc, "machine": machine,
-           "accuracy": {n: [{k: v for k, v in r.items() if k != "correct"} for r in rows] for n, rows in results.items()},
+           "accuracy": {n: [{k: v for k, v in r.items() if k != "correct"} for r in rows]
+                        for n, rows in results.items()},
            "mean_corrupted_accuracy": means,
            "gradcam": {n: {k: {m: v for m, v in a.items() if m != "per_item"} for k, a in d.items()}
                        for n, d in attention.items()},
@@ -163,7 +166,7 @@ def update_card(path: Path, results: dict, means: dict, worst: dict, attention: 
     from suite.agriculture.card import set_card_section
 
     rows = ["Accuracy on the 200 test photos after field-like corruptions (background clutter, shadow, glare, "
-            "blur, perspective, JPEG, colour cast, brightness, noise; severities 1, 3, 5), same recipe trained "
+            "blur, perspective, JPEG, colour cast, sensor noise; severities 1, 3, 5), same recipe trained "
             "with the `light` preset and with the `field` preset (this model):", "",
             "| training preset | clean | mean over corruptions | worst case | Grad-CAM on leaf / leaf area (clean) |",
             "|---|---|---|---|---|"]
@@ -173,7 +176,7 @@ def update_card(path: Path, results: dict, means: dict, worst: dict, attention: 
                     f"({w['corruption']} {w['severity']}) | {a['cam_on_leaf']:.2f} / {a['leaf_area']:.2f} |")
     rows += ["", "Full table: `benchmarks/results/agriculture_robustness.md` "
              "(`python benchmarks/agriculture_robustness.py`). Corrupted lab photos are a proxy: real field "
-             "photos were not available to measure."]
+             "photos were not available to measure. At 128 px the Grad-CAM layer is 4x4, so the leaf share is coarse."]
     card = path / "README.md"
     card.write_text(set_card_section(card.read_text(encoding="utf-8"), "Robustness", "\n".join(rows)),
                     encoding="utf-8")

@@ -41,7 +41,7 @@ def markdown(summary: dict, machine: str, command: str) -> str:
         f"- machine: {machine}; shared with other jobs while measuring (total {summary['total_seconds']:.0f} s wall)",
         f"- command: `{command}`", "",
         "mIoU and per-class IoU in %, CamVid val; gain over source-only; gap closed = (method - source-only) / "
-        "(oracle - source-only).", "",
+        "(oracle - source-only).", "", *([summary["note"], ""] if summary.get("note") else []),
         table(summary), ""]
     if best is not None and "oracle" in res:
         gc = gap_closure(res, best)
@@ -70,7 +70,7 @@ def main() -> None:
         runs = [json.loads(path.read_text()) for path in a.from_results]
         summary = runs[0]
         merged = {k: v for r in runs for k, v in r["results"].items()}
-        summary["results"] = {m: merged[m] for m in METHODS if m in merged}
+        summary["results"] = {m: merged[m] for m in METHODS if m in merged} if len(runs) > 1 else merged
         summary["total_seconds"] = sum(r["total_seconds"] for r in runs)
         command = " ; ".join(r.get("command", command) for r in runs)
     else:

@@ -12,6 +12,7 @@ failure. ``tests/test_fuzz.py`` runs the same targets with a few hundred example
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import io
 import json
@@ -36,6 +37,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 WORK = Path(tempfile.mkdtemp(prefix="suite-fuzz-"))
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- mutations of valid files

@@ -138,7 +138,7 @@ _CONFIG_HELP = {
     "get lr x lr_decay^depth with discriminative strategies); try 1e-2 for feature_extraction, 1e-3 otherwise",
     "weight_decay": "AdamW weight decay", "optimizer": "adamw or sgd", "schedule": "cosine, onecycle or constant",
     "warmup": "warm-up as a fraction of all steps", "strategy": "feature_extraction, partial, full, "
-    "discriminative, gradual_unfreezing, lp_ft or lora",
+    "discriminative, gradual_unfreezing, lp_ft, lora or finbert (discriminative + gradual unfreezing)",
     "augment": "none, light, standard, medical or field (unset: light when the backbone trains; cached "
     "features are never augmented)",
     "monitor": "val_loss or val_accuracy (best checkpoint, early stopping)",

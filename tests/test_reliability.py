@@ -543,8 +543,6 @@ def test_nifti_with_nan_or_inf_voxels_is_refused_naming_the_counts(gz):
     assert clean.array.shape == (4, 5, 6) and np.isfinite(clean.array).all()
 
 
-@pytest.mark.xfail(reason="suite/medical/volumes.py _check_nifti_bytes catches OSError/EOFError but gzip raises "
-                          "zlib.error for a corrupt deflate stream (found by benchmarks/fuzz_loaders.py)")
 def test_nifti_gz_with_a_corrupt_stream_is_a_suite_error():
     pytest.importorskip("suite.medical.volumes")
     from suite.medical.volumes import load_nifti

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -22,7 +21,7 @@ from .hub import create_model
 from .model import TransferModel
 from .ood import InputGuard
 from .preprocess import Preprocess
-from .weights import fingerprint, load_state_dict, save_state_dict
+from .weights import atomic_path, fingerprint, load_state_dict, save_state_dict
 
 FORMAT = "suite.solution/1"
 WEIGHTS_FILE = "model.safetensors"
@@ -70,10 +69,8 @@ def _weights_path(path: Path, name) -> Path:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
 
 
 class Solution:

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -125,16 +124,10 @@ def _cycle(loader):
 
 def _atomic_torch_save(obj, path: Path) -> None:
     """Write to a temporary file, flush it to disk, then rename: a crash leaves the old file or the new."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from .weights import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _remove_stale_temporaries(folder: Path) -> None:

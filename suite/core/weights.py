@@ -6,6 +6,7 @@ containers is refused before any of its code can run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -46,6 +47,30 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return dict(obj)
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; on success flush it to disk and rename it into place.
+
+    A crash leaves the old file or the new one, never half of one. The file gets the usual
+    permissions (0666 minus the umask), not the owner-only mode of temporary files.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def save_state_dict(tensors: Mapping[str, torch.Tensor], path: str | os.PathLike,
                     metadata: dict[str, str] | None = None) -> None:
     """Write tensors as safetensors, atomically (a temporary file renamed into place)."""
@@ -54,16 +79,8 @@ def save_state_dict(tensors: Mapping[str, torch.Tensor], path: str | os.PathLike
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(contiguous, tmp, metadata=metadata)
-        with open(tmp, "rb") as f:  # on disk before the rename: a crash leaves the old file or the new
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def fingerprint(tensors: Mapping[str, torch.Tensor]) -> str:

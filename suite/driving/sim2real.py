@@ -61,7 +61,7 @@ def run(camvid_root: Path, out: Path, sim_frames: int = 1000, epochs: int = 5, s
     weights = class_weights(S.labels)
     cfg = DecoderConfig(epochs=epochs, seed=seed)
     results, decoders, timings = {}, {}, {}
-    fresh = model.decoder.state_dict()
+    fresh = {k: v.clone() for k, v in model.decoder.state_dict().items()}  # every method starts from this init
 
     def train(name, source, **kw):
         model.decoder.load_state_dict(fresh)
@@ -168,8 +168,9 @@ def table(summary: dict) -> str:
     """The results as a markdown table (mIoU in %, gap closure vs source-only and oracle)."""
     res = summary["results"]
     names = list(CAMVID_CLASSES)
-    head = "| method | mIoU | gain | gap closed | " + " | ".join(names) + " |"
-    sep = "|---" * (4 + len(names)) + "|"
+    with_init = any("init" in r for r in res.values())  # merged tables say where each decoder started
+    head = "| method | mIoU | gain | gap closed | " + " | ".join(names) + (" | decoder started from |" if with_init else " |")
+    sep = "|---" * (4 + len(names) + with_init) + "|"
     rows = [head, sep]
     for name, r in res.items():
         gain = 100 * (r["miou"] - res["source_only"]["miou"]) if "source_only" in res else float("nan")
@@ -177,7 +178,7 @@ def table(summary: dict) -> str:
         cells = [f"{100 * r['per_class_iou'][c]:.1f}" if r["per_class_iou"].get(c) is not None else "-" for c in names]
         rows.append(f"| {name} | **{100 * r['miou']:.1f}** | {gain:+.1f} | "
                     f"{'-' if gc is None or name in ('source_only', 'oracle') else f'{100 * gc:.0f}%'} | "
-                    + " | ".join(cells) + " |")
+                    + " | ".join(cells) + (f" | {r.get('init', '')} |" if with_init else " |"))
     return "\n".join(rows)
 
 

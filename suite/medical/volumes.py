@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -92,7 +93,7 @@ def _check_nifti_bytes(raw: bytes, name: str) -> None:
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
                 head = f.read(544)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise CorruptFileError(name, f"not a readable gzip file ({exc})") from None
     else:
         head = raw[:544]
