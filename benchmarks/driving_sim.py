@@ -5,7 +5,7 @@
 Renders frames in one thread (the simulator is numpy; one core), reports frames per second from
 wall time and from process CPU time (the CPU-time figure is what an idle core gives; on a shared
 machine wall time is slower), checks determinism, and writes benchmarks/results/driving_sim.{md,json}
-and benchmarks/results/driving_sim_samples.png (frames with label overlays and the class legend).
+and benchmarks/results/driving_sim_samples.jpg (frames with label overlays and the class legend).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main() -> None:
     same = all(np.array_equal(x, y) for x, y in zip(again, sim.frame(a.frames - 1)))
     shares = counts[:11] / counts.sum()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(sample_grid(DrivingSimulator(a.height, a.width, seed=0))).save(RESULTS / "driving_sim_samples.png")
+    Image.fromarray(sample_grid(DrivingSimulator(a.height, a.width, seed=0))).save(RESULTS / "driving_sim_samples.jpg", quality=85)
     md = "\n".join([
         f"# Driving simulator speed ({a.width}x{a.height}, {a.frames} frames, one thread)", "",
         f"Machine: {machine}; shared with other jobs while measuring.", "",
@@ -75,7 +75,7 @@ def main() -> None:
         f"| same seed and index give identical frames | {same} |", "",
         "Pixel share by class over these frames: "
         + ", ".join(f"{c} {100 * s:.1f}%" for c, s in zip(CAMVID_CLASSES, shares)) + ".", "",
-        "Samples: `benchmarks/results/driving_sim_samples.png`.", ""])
+        "Samples: `benchmarks/results/driving_sim_samples.jpg`.", ""])
     publish("driving_sim", md, {"frames": a.frames, "size": [a.height, a.width], "wall_s": wall, "cpu_s": cpu,
                                 "fps_wall": a.frames / wall, "fps_cpu": a.frames / cpu, "deterministic": same,
                                 "class_share": dict(zip(CAMVID_CLASSES, shares.tolist())), "machine": machine})

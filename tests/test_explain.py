@@ -41,6 +41,20 @@ def test_gradcam_2d_points_at_the_bright_square():
     assert inside > 0.9 and outside < 0.1
 
 
+def test_gradcam_batch_equals_one_at_a_time():
+    """Each input's map uses its own class, whatever else is in the batch."""
+    x = torch.zeros(2, 1, 32, 32)
+    x[0, 0, 4:12, 20:28] = 1.0  # class 1 evidence (bright square)
+    x[1] = -1.0  # no bright pixels: class 0 (channel 1 is silent) vs class 1 (zero) -> a different class
+    net = BrightSpotNet(2)
+    with torch.no_grad():
+        net.features.weight[1, 0, 1, 1] = -1.0  # channel 1 fires on dark pixels -> class 0
+    batch = gradcam(net, x)
+    single = np.concatenate([gradcam(net, x[i:i + 1]) for i in range(2)])
+    np.testing.assert_allclose(batch, single, atol=1e-6)
+    assert batch[0, 4:12, 20:28].mean() > 0.9
+
+
 def test_gradcam_3d_points_at_the_bright_cube():
     x = torch.zeros(1, 1, 16, 16, 16)
     x[0, 0, 2:6, 10:14, 3:7] = 1.0

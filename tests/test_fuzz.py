@@ -16,8 +16,6 @@ import fuzz_loaders  # noqa: E402
 EXAMPLES = {"solution_config": 30, "dicom": 15, "leaves": 30, "driving_frames": 30}  # the others get DEFAULT_EXAMPLES; a few hundred in all
 DEFAULT_EXAMPLES = 60
 KNOWN_BUGS = {  # loader: what the long run found and is not fixed yet (the test turns green once it is)
-    "dicom": "suite/medical/dicom.py _read_with_monai: pydicom BytesLengthException, struct.error, TypeError escape",
-    "driving_frames": "suite/driving/data.py read_rgb/_read_gray: raw PIL errors (OSError, ValueError, struct.error)",
 }
 
 

@@ -79,10 +79,14 @@ def gradcam(model: nn.Module, x: torch.Tensor, class_idx: int | list[int] | None
         cam = GradCAM(nn_module=model, target_layers=layer, postprocessing=_min_max)
         with torch.enable_grad():
             x = x.detach().clone().requires_grad_(True)  # gradients flow even through a frozen backbone
-            if isinstance(class_idx, (list, tuple)):
-                maps = torch.cat([cam(x[i:i + 1], class_idx=int(c)) for i, c in enumerate(class_idx)])
-            else:
-                maps = cam(x, class_idx=class_idx)
+            # one input at a time: MONAI scores a batch as logits[:, class_idx], which mixes the
+            # classes of every input into each input's gradient
+            if class_idx is None:
+                with torch.no_grad():
+                    class_idx = model(x).argmax(-1).tolist()
+            elif not isinstance(class_idx, (list, tuple)):
+                class_idx = [int(class_idx)] * len(x)
+            maps = torch.cat([cam(x[i:i + 1], class_idx=int(c)) for i, c in enumerate(class_idx)])
     finally:
         model.train(was_training)
     maps = maps.detach().float().cpu()[:, 0]

@@ -84,8 +84,11 @@ def _open_checked(data, name: str):
     return img
 
 
-def _decode(data, name: str, draft: bool = False):
-    """Open, check and fully decode; every decoder failure becomes a :class:`CorruptFileError`."""
+def _decode(data, name: str, draft: bool = False, convert=None):
+    """Open, check and fully decode; every decoder failure becomes a :class:`CorruptFileError`.
+
+    ``convert(img, name)`` turns the decoded image into the result (default: RGB or 8-bit gray).
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -93,7 +96,7 @@ def _decode(data, name: str, draft: bool = False):
             if draft and img.format == "JPEG":  # decode at 1/8 scale: still reads every byte
                 img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
             img.load()
-            return _to_rgb_or_gray(img, name)
+            return (convert or _to_rgb_or_gray)(img, name)
     except SuiteError:
         raise
     except Image.DecompressionBombError as exc:  # PIL's own guard, at twice the limit, fires first
@@ -127,6 +130,16 @@ def _source_bytes(source: Any, name: str | None):
             raise CorruptFileError(name, "the file is empty (0 bytes)")
         return name, path
     raise SuiteError(f"{name or type(source).__name__}: cannot read an image from {type(source).__name__}")
+
+
+def read_label_map(source: Any, name: str | None = None) -> np.ndarray:
+    """The raw integer values ``(H, W)`` of a single-channel label image (8/16-bit ids, palette indices),
+    with the same checks as :func:`read_image` (size limit, corrupt files named)."""
+    name, data = _source_bytes(source, name)
+    labels = _decode(data, name, convert=lambda img, _name: np.asarray(img))
+    if labels.ndim != 2:
+        raise CorruptFileError(name, f"expected a single-channel label image of ids, got shape {labels.shape}")
+    return labels
 
 
 def read_image(source: Any, name: str | None = None):

@@ -109,8 +109,14 @@ class Solution:
                 "preprocess": self.preprocess.to_dict(), "recipe": self.recipe, "metrics": self.metrics,
                 "extra": self.extra}
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the Solution directory; only tensors differing from the pretrained backbone are stored."""
+    def save(self, path: str | os.PathLike, storage_dtype: str = "float32") -> Path:
+        """Write the Solution directory; only tensors differing from the pretrained backbone are stored.
+
+        ``storage_dtype="float16"`` halves the file by storing those tensors as float16; loading casts
+        them back to the model's float32 (check the metrics after, as the shipped solutions do).
+        """
+        if storage_dtype not in ("float32", "float16"):
+            raise SuiteError(f"storage_dtype must be float32 or float16, got {storage_dtype!r}")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         state = self.model.state_dict()
@@ -133,7 +139,11 @@ class Solution:
                 shutil.rmtree(tok_dir)
             self.model.tokenizer.save_pretrained(str(tok_dir))
             cfg["preprocess"]["tokenizer"] = "tokenizer"
-        save_state_dict(stored, path / WEIGHTS_FILE, metadata={"format": FORMAT, "suite.spec": self.model.spec})
+        if storage_dtype == "float16":
+            stored = {k: v.half() if v.is_floating_point() else v for k, v in stored.items()}
+        cfg["weights"]["storage_dtype"] = storage_dtype
+        save_state_dict(stored, path / WEIGHTS_FILE, metadata={"format": FORMAT, "suite.spec": self.model.spec,
+                                                               "suite.storage_dtype": storage_dtype})
         if self.guard is not None:
             save_state_dict(self.guard.state_dict(), path / GUARD_FILE, metadata={"format": FORMAT})
             cfg["guard"] = {"file": GUARD_FILE, "quantile": self.guard.quantile,

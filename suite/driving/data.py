@@ -75,21 +75,16 @@ class SegmentationData:
 
 
 def read_rgb(path) -> np.ndarray:
-    """An image file as RGB uint8 ``(H, W, 3)`` (alpha dropped)."""
-    from PIL import Image
+    """An image file as RGB uint8 ``(H, W, 3)`` (alpha composited), through the core's checked reader."""
+    from suite.core.io import read_image
 
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+    return np.asarray(read_image(path).convert("RGB"))
 
 
 def _read_gray(path) -> np.ndarray:
-    from PIL import Image
+    from suite.core.io import read_label_map
 
-    with Image.open(path) as im:
-        a = np.asarray(im)
-    if a.ndim == 3:
-        raise SuiteError(f"{path}: expected a single-channel label image of ids, got {a.shape[-1]} channels")
-    return a
+    return read_label_map(path)
 
 
 def read_camvid_label(path) -> np.ndarray:

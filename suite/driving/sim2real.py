@@ -149,6 +149,7 @@ def run(camvid_root: Path, out: Path, sim_frames: int = 1000, epochs: int = 5, s
         "train_seconds": timings, "total_seconds": round(time.perf_counter() - t0, 1),
         "command": (f"python -m suite.driving.sim2real --camvid CAMVID_ROOT --sim-frames {sim_frames} --epochs {epochs} "
                     f"--fda-beta {fda_beta} --rounds {rounds} --adapted {adapted} --methods {','.join(methods)} "
+                    + (f"--real-limit {real_limit} " if real_limit else "") +
                     "--save-solutions suite/driving/solutions"),
     }
     (out / "results.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
@@ -177,7 +178,7 @@ def table(summary: dict) -> str:
         gc = gap_closure(res, name) if "source_only" in res else None
         cells = [f"{100 * r['per_class_iou'][c]:.1f}" if r["per_class_iou"].get(c) is not None else "-" for c in names]
         rows.append(f"| {name} | **{100 * r['miou']:.1f}** | {gain:+.1f} | "
-                    f"{'-' if gc is None or name in ('source_only', 'oracle') else f'{100 * gc:.0f}%'} | "
+                    f"{'-' if gc is None or name == 'source_only' or name.startswith('oracle') else f'{100 * gc:.0f}%'} | "
                     + " | ".join(cells) + (f" | {r.get('init', '')} |" if with_init else " |"))
     return "\n".join(rows)
 

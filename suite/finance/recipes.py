@@ -73,17 +73,6 @@ def train_sentiment(train, val=None, backbone: str = DEFAULT_BACKBONE, recipe: s
 
 
 def save_compact(solution, path: str | os.PathLike, half: bool = True) -> Path:
-    """``solution.save(path)``, then store its float tensors (only those differing from the base
-    backbone are in the file) as float16, halving the size; loading casts them back to float32."""
-    from safetensors import safe_open
-
-    from suite.core.weights import load_state_dict, save_state_dict
-
-    path = solution.save(path)
-    if half:
-        file = path / "model.safetensors"
-        with safe_open(str(file), "pt") as f:
-            meta = f.metadata() or {}
-        tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in load_state_dict(file).items()}
-        save_state_dict(tensors, file, metadata={**meta, "suite.storage_dtype": "float16"})
-    return path
+    """``solution.save(path)`` with the stored tensors (only those differing from the base backbone)
+    as float16, halving the size; loading casts them back to float32."""
+    return solution.save(path, storage_dtype="float16" if half else "float32")

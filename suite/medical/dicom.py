@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import SuiteError
+from ..core.errors import CorruptFileError, SuiteError
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
 MAX_DICOM_PIXELS = 8192 * 8192
@@ -139,16 +139,21 @@ def read_dicom(source: Any, name: str | None = None) -> DicomImage:
     if not path.is_file():
         raise SuiteError(f"{name}: file not found")
     try:
-        array, ds = _read_with_monai(path)
+        return _decode(path, name)
     except SuiteError:
         raise
     except pydicom.errors.InvalidDicomError:
-        raise SuiteError(f"{name}: not a DICOM file") from None
+        raise CorruptFileError(name, "not a DICOM file") from None
     except (NotImplementedError, RuntimeError) as exc:  # compressed pixel data without a decoder
-        raise SuiteError(f"{name}: cannot decode the DICOM pixel data ({exc}); install pylibjpeg or gdcm "
-                         "for compressed transfer syntaxes") from None
-    except (AttributeError, KeyError, ValueError, OSError, EOFError) as exc:
-        raise SuiteError(f"{name}: corrupt or incomplete DICOM ({type(exc).__name__}: {exc})") from None
+        raise CorruptFileError(name, f"cannot decode the DICOM pixel data ({exc}); install pylibjpeg or gdcm "
+                                     "for compressed transfer syntaxes") from None
+    except Exception as exc:  # an untrusted file: any parser failure is a corrupt file, never a crash
+        raise CorruptFileError(name, f"corrupt or incomplete DICOM ({type(exc).__name__}: {exc})") from None
+
+
+def _decode(path: Path, name: str) -> DicomImage:
+    """Pixels to [0, 1] with rescale, VOI and photometric interpretation applied (see read_dicom)."""
+    array, ds = _read_with_monai(path)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     samples = int(ds.get("SamplesPerPixel", 1))
     frames = int(ds.get("NumberOfFrames", 1) or 1)
