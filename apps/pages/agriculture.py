@@ -32,7 +32,11 @@ def try_tab() -> None:
     if not (TOMATO / "config.json").is_file():
         st.info("The ready-made tomato model is not installed with this copy of the suite.")
         return
-    solution = tomato_solution()
+    from apps.adapt_view import solution_choice
+
+    solution = solution_choice("agriculture", {"ready-made tomato model": tomato_solution})
+    if solution is None:
+        return
     upload = st.file_uploader("A photo of one tomato leaf (PNG or JPEG)", type=["png", "jpg", "jpeg", "bmp", "webp"],
                               key="leaf")
     left, middle, right = st.columns(3)

@@ -118,10 +118,14 @@ def _news(solution) -> None:
 def try_tab() -> None:
     location = st.text_input("Model: empty for the shipped offline model; or a Solution folder; or "
                              "hf:ProsusAI/finbert (needs network or a cache)", "", key="fin_model").strip()
+    from apps.adapt_view import solution_choice
+
     try:
-        solution = sentiment_solution(location)
+        solution = solution_choice("finance", {"this model": lambda: sentiment_solution(location)})
     except SuiteError as exc:
         st.error(str(exc))
+        return
+    if solution is None:
         return
     _sentence(solution)
     _document(solution)
