@@ -13,6 +13,17 @@ st.caption("Chest X-ray classification (PNG, JPEG, DICOM) with Grad-CAM, and MRI
 st.warning(NOTICE)
 
 
+def _as_xray(solution):
+    """A Solution trained on the Adapt tab or uploaded, read as radiographs (DICOM, warnings, notice)."""
+    from suite.medical.xray import XraySolution
+
+    if solution is None or isinstance(solution, XraySolution):
+        return solution
+    return XraySolution(solution.model, solution.labels, metrics=solution.metrics, recipe=solution.recipe,
+                        name=solution.name, description=solution.description, card=solution.card,
+                        threshold=solution.threshold, extra=solution.extra, guard=solution.guard)
+
+
 @st.cache_resource(show_spinner="Loading the chest X-ray model...")
 def pneumonia_solution():
     from suite.medical import load_pneumonia
@@ -42,7 +53,11 @@ def xray_view() -> None:
     if not (PNEUMONIA / "config.json").is_file():
         st.info("The ready-made chest X-ray model is not installed with this copy of the suite.")
         return
-    solution = pneumonia_solution()
+    from apps.adapt_view import solution_choice
+
+    solution = _as_xray(solution_choice("medical", {"ready-made pneumonia model": pneumonia_solution}))
+    if solution is None:
+        return
     upload = st.file_uploader("A frontal chest X-ray (PNG, JPEG or DICOM)",
                               type=["png", "jpg", "jpeg", "dcm", "dicom"], key="xray")
     if upload is None:
