@@ -80,24 +80,6 @@ def tta_predict_proba(solution, items: Iterable[Any], views: Sequence[str] = DEF
 
 
 def tta_predict(solution, inputs: Any, views: Sequence[str] = DEFAULT_VIEWS, batch_size: int = 32) -> dict | list[dict]:
-    """``Solution.predict`` with test-time augmentation: the same dicts (``label``/``labels``, ``score``,
-    ``probs``, and ``ood``/``ood_score`` from the un-augmented view when the Solution has an input guard)
-    plus ``tta_views``."""
-    single = not isinstance(inputs, (list, tuple))
-    probs, feats = tta_forward(solution, [inputs] if single else inputs, views, batch_size)
-    guard = getattr(solution, "guard", None)
-    scores = guard.score(feats) if guard is not None else [None] * len(probs)
-    results = []
-    for p, ood in zip(probs, scores):
-        row: dict[str, Any] = {"probs": {lab: float(v) for lab, v in zip(solution.labels, p)},
-                               "tta_views": list(views)}
-        if ood is not None:
-            row["ood_score"], row["ood"] = float(ood), bool(ood > 1.0)
-        if solution.task == "multilabel":
-            row["labels"] = [lab for lab, v in zip(solution.labels, p) if v >= solution.threshold]
-            row["score"] = float(p.max())
-        else:
-            k = int(p.argmax())
-            row["label"], row["score"] = solution.labels[k], float(p[k])
-        results.append(row)
-    return results[0] if single else results
+    """``Solution.predict`` with test-time augmentation: the same dicts (``ood``/``ood_score`` come from
+    the un-augmented view) plus ``tta_views``."""
+    return solution.predict(inputs, batch_size=batch_size, tta=check_views(views))
