@@ -11,7 +11,7 @@ Builds on suite.core only; public names load lazily.
 
 from __future__ import annotations
 
-import importlib
+from suite.core.lazy import lazy_exports
 
 _EXPORTS = {
     "load_leaves": "data", "parse_class_name": "data", "plantvillage_leaf_id": "data", "display_name": "data",
@@ -21,16 +21,4 @@ _EXPORTS = {
     "Recipe": "train",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -6,7 +6,7 @@ Public names load lazily, so ``import suite.core`` stays cheap until a model is 
 
 from __future__ import annotations
 
-import importlib
+from .lazy import lazy_exports
 
 _EXPORTS = {
     "create_model": "hub", "list_models": "hub", "parse_spec": "hub", "register_source": "hub",
@@ -20,16 +20,4 @@ _EXPORTS = {
     "read_image": "io",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -8,7 +8,7 @@ offline by default on the embedded MiniLM encoder.
 
 from __future__ import annotations
 
-import importlib
+from suite.core.lazy import lazy_exports
 
 _EXPORTS = {
     "load_phrasebank": "data", "load_labelled_text": "data", "load_news": "data", "phrasebank_split": "data",
@@ -24,16 +24,4 @@ _EXPORTS = {
     "evaluate_sentiment": "evaluation",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -12,8 +12,9 @@ Public names load lazily, so importing this package stays cheap.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
+
+from suite.core.lazy import lazy_exports
 
 SOLUTIONS = Path(__file__).resolve().parent / "solutions"
 PNEUMONIA = SOLUTIONS / "pneumonia_xray"
@@ -26,7 +27,7 @@ _EXPORTS = {
     "adapt_xrays": "recipes", "choose_threshold": "recipes", "BACKBONES_2D": "recipes",
 }
 
-__all__ = sorted([*_EXPORTS, "load_pneumonia", "PNEUMONIA"])
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, also=("load_pneumonia", "PNEUMONIA"))
 
 
 def load_pneumonia():
@@ -34,15 +35,3 @@ def load_pneumonia():
     from .xray import load_solution
 
     return load_solution(PNEUMONIA)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
