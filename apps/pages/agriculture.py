@@ -85,23 +85,15 @@ tabs = st.tabs(["Try", "Adapt", "Compare", "Explore"])
 with tabs[0]:
     try_tab()
 with tabs[1]:
-    try:
-        from apps.adapt_view import adapt_view
-    except ImportError:
-        st.info("Adapting the model to your own leaf photos from this page is coming soon. Meanwhile: "
-                "`python -m suite.agriculture.train --data my_leaves/ --out runs/leaves` (class folders or "
-                "`Crop___Disease` folders; `--leaf-col` or `--leaf-pattern` keep each leaf on one side of the split).")
-    else:
-        adapt_view("agriculture", strategy="partial", epochs=8, lr=2e-3, image_size=128, augment="field",
-                   task_note="Class folders per disease (PlantVillage `Crop___Disease` names are fine). The "
-                             "`field` preset imitates field photos: backgrounds, shadows, glare, blur, JPEG.")
+    from apps.adapt_view import adapt_view
+
+    adapt_view("agriculture", strategy="partial", epochs=8, lr=2e-3, image_size=128, augment="field",
+               task_note="Class folders per disease (PlantVillage `Crop___Disease` names are fine). The "
+                         "`field` preset imitates field photos: backgrounds, shadows, glare, blur, JPEG.")
 with tabs[2]:
-    try:
-        from apps.compare_view import compare_view
-    except ImportError:
-        st.info("Comparing models is coming soon.")
-    else:
-        compare_view("agriculture")
+    from apps.compare_view import compare_view
+
+    compare_view("agriculture")
 with tabs[3]:
     from apps.explore_view import explore_view
 

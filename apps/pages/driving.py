@@ -133,12 +133,9 @@ with tabs[0]:
 with tabs[1]:
     adapt_tab()
 with tabs[2]:
-    try:
-        from apps.compare_view import compare_view
-    except ImportError:
-        st.info("Coming soon.")
-    else:
-        compare_view("driving")
+    from apps.compare_view import compare_view
+
+    compare_view("driving")
 with tabs[3]:
     from apps.explore_view import explore_view
 

@@ -141,23 +141,16 @@ try_, adapt, compare, explore = st.tabs(["Try", "Adapt", "Compare", "Explore"])
 with try_:
     try_tab()
 with adapt:
-    try:
-        from apps.adapt_view import adapt_view
-    except ImportError:
-        st.info("Adapting to your own labelled texts from the app is coming soon; meanwhile use `suite train "
-                "--data DATA.csv --out RUN --backbone embedded:minilm_l6 --strategy finbert --warmup 0.2`.")
-    else:
-        adapt_view("finance", modality="text", backbone="embedded:minilm_l6", strategy="lora", epochs=3, lr=1e-3,
-                   task_note="A CSV or JSON with `text` and `label` columns (negative/neutral/positive, or your own "
-                             "labels). LoRA trains adapters on the attention of the bundled encoder; on a CPU a few "
-                             "thousand sentences take tens of minutes.")
+    from apps.adapt_view import adapt_view
+
+    adapt_view("finance", modality="text", backbone="embedded:minilm_l6", strategy="lora", epochs=3, lr=1e-3,
+               task_note="A CSV or JSON with `text` and `label` columns (negative/neutral/positive, or your own "
+                         "labels). LoRA trains adapters on the attention of the bundled encoder; on a CPU a few "
+                         "thousand sentences take tens of minutes.")
 with compare:
-    try:
-        from apps.compare_view import compare_view
-    except ImportError:
-        st.info("Comparing solutions is coming soon.")
-    else:
-        compare_view("finance")
+    from apps.compare_view import compare_view
+
+    compare_view("finance")
 with explore:
     from apps.explore_view import explore_view
 

@@ -117,25 +117,16 @@ tabs = st.tabs(["Try", "Adapt", "Compare", "Explore"])
 with tabs[0]:
     try_tab()
 with tabs[1]:
-    try:
-        from apps.adapt_view import adapt_view
-    except ImportError:
-        st.info("Adapting to your own X-rays from this page is coming soon. Meanwhile, from Python: "
-                "`suite.medical.adapt_xrays('xrays.csv', 'runs/xray', patient_col='patient')` (a CSV of PNG/DICOM "
-                "paths with labels; `Effusion|Edema` labels make it multi-label) keeps each patient in one split "
-                "and runs the leakage check.")
-    else:
-        adapt_view("medical", strategy="full", epochs=3, image_size=64, augment="medical",
-                   task_note="Grayscale X-rays train with a one-channel first convolution. For DICOM files, "
-                             "patient ids and a validation-chosen threshold use `suite.medical.adapt_xrays` "
-                             "from Python (CSV with a patient column, or `patient_pattern`).")
+    from apps.adapt_view import adapt_view
+
+    adapt_view("medical", strategy="full", epochs=3, image_size=64, augment="medical",
+               task_note="Grayscale X-rays train with a one-channel first convolution. For DICOM files, "
+                         "patient ids and a validation-chosen threshold use `suite.medical.adapt_xrays` "
+                         "from Python (CSV with a patient column, or `patient_pattern`).")
 with tabs[2]:
-    try:
-        from apps.compare_view import compare_view
-    except ImportError:
-        st.info("Comparing models is coming soon.")
-    else:
-        compare_view("medical")
+    from apps.compare_view import compare_view
+
+    compare_view("medical")
 with tabs[3]:
     from apps.explore_view import explore_view
 
