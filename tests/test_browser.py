@@ -130,8 +130,10 @@ def test_leaf_photo_on_the_plant_disease_page(browser, app_url):
     leaf = sorted((shared_data("agriculture", "plantvillage_tomato") / "Tomato___Early_blight").glob("*"))[0]
     page = _page(browser)
     page.goto(f"{app_url}/agriculture")
-    page.get_by_role("tab", name="Try").wait_for()
-    page.locator("input[type=file]").first.set_input_files(str(leaf))
+    page.get_by_text("A photo of one tomato leaf").wait_for()  # the Try tab's uploader has rendered
+    page.wait_for_load_state("networkidle")
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="A photo of one tomato leaf")
+    uploader.locator("input[type=file]").set_input_files(str(leaf))
     page.get_by_text("Grad-CAM: where the model looked").first.wait_for()
     page.get_by_text("Prediction").first.wait_for()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
