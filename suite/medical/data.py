@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.data import LabeledData, from_npz, groups_from_pattern
-from ..core.data.datasets import (_cell, _class_size_warnings, _encode_labels, _existing_dir, _existing_file,
-                                  _natural_key, _read_csv, _require_columns, _task_for)
+from ..core.data.datasets import (_cell, _class_size_warnings, _existing_dir, _natural_key, _task_for,
+                                  read_manifest)
 from ..core.errors import SuiteError
 from ..core.io import IMAGE_SUFFIXES
 from .dicom import DICOM_SUFFIXES, is_dicom
@@ -104,15 +104,8 @@ def from_xray_csv(path, path_col: str = "path", label_col: str = "label", patien
     """X-rays listed in a CSV: a path column (relative to the CSV's folder or ``root``), a label column
     (``Effusion|Edema`` makes the task multi-label, ChestX-ray14 style) and the patient id, from
     ``patient_col`` or from ``patient_pattern`` on the file names."""
-    path = _existing_file(path)
-    header, rows, lines, warnings = _read_csv(path)
-    _require_columns(path, header, {"path": path_col, "label": label_col, "patient": patient_col})
-    base = _existing_dir(root) if root is not None else path.parent
-    empty = [line for row, line in zip(rows, lines) if not _cell(row, path_col).strip()]
-    if empty:
-        raise SuiteError(f"{path}: empty {path_col!r} cell on line(s) {empty[:5]}")
-    files = [base / _cell(row, path_col).strip() for row in rows]
-    labels, classes, task = _encode_labels([_cell(r, label_col) for r in rows], classes, str(path), lines)
+    path, rows, lines, warnings, files, (labels, classes, task) = read_manifest(
+        path, path_col, label_col, {"patient": patient_col}, root, classes)
     if patient_col:
         groups = [_cell(r, patient_col).strip() for r in rows]
         missing = [line for g, line in zip(groups, lines) if not g]

@@ -305,19 +305,30 @@ def _cell(row: dict, column: str) -> str:
     return "" if value is None else str(value)
 
 
-def from_csv(path, path_col: str = "path", label_col: str = "label", group_col: str | None = None,
-             root=None, classes=None, skip_bad: bool = True) -> LabeledData:
-    """Images listed in a CSV manifest: a path column (relative to the CSV's folder or ``root``),
-    a label column (``a|b`` separators make it multilabel) and an optional group column."""
+def read_manifest(path, path_col: str, label_col: str, other_cols: dict[str, str | None], root=None,
+                  classes=None):
+    """A CSV manifest of files: ``(path, rows, lines, warnings, files, (labels, classes, task))``.
+
+    Paths are relative to the CSV's folder or ``root``; ``other_cols`` (role -> column) must exist too.
+    """
     path = _existing_file(path)
     header, rows, lines, warnings = _read_csv(path)
-    _require_columns(path, header, {"path": path_col, "label": label_col, "group": group_col})
+    _require_columns(path, header, {"path": path_col, "label": label_col, **other_cols})
     base = _existing_dir(root) if root is not None else path.parent
     empty = [line for row, line in zip(rows, lines) if not _cell(row, path_col).strip()]
     if empty:
         raise SuiteError(f"{path}: empty {path_col!r} cell on line(s) {empty[:5]}")
     files = [base / _cell(row, path_col).strip() for row in rows]
-    labels, classes, task = _encode_labels([_cell(r, label_col) for r in rows], classes, str(path), lines)
+    encoded = _encode_labels([_cell(r, label_col) for r in rows], classes, str(path), lines)
+    return path, rows, lines, warnings, files, encoded
+
+
+def from_csv(path, path_col: str = "path", label_col: str = "label", group_col: str | None = None,
+             root=None, classes=None, skip_bad: bool = True) -> LabeledData:
+    """Images listed in a CSV manifest: a path column (relative to the CSV's folder or ``root``),
+    a label column (``a|b`` separators make it multilabel) and an optional group column."""
+    path, rows, lines, warnings, files, (labels, classes, task) = read_manifest(
+        path, path_col, label_col, {"group": group_col}, root, classes)
     keep, skipped = _keep_readable(files, skip_bad)
     if not any(keep):
         raise SuiteError(f"{path}: none of the {len(files)} listed images is readable "
