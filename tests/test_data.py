@@ -14,7 +14,8 @@ from PIL import Image
 
 from conftest import shared_data
 from suite.core import SuiteError
-from suite.core.data import (CORRUPTIONS, PRESETS, LabeledData, augmentation, corruption, find_leakage, from_csv,
+from suite.core.data import (CORRUPTIONS, PRESETS, LabeledData, augmentation, corruption, find_leakage,
+                             find_leakage_across, from_csv,
                              from_folder, from_npz, from_text_csv, groups_from_pattern, load_data, split_indices,
                              text_collate)
 from suite.core.data.augment import add_background_clutter
@@ -167,7 +168,7 @@ CSV_ERRORS = [
     # CSV text, keyword arguments, expected message part
     ("file,label\nimg/p0_0.png,a\n", {}, r"missing path column 'path'; available columns: \['file', 'label'\]"),
     ("path,label\nimg/p0_0.png,a\nimg/p0_1.png,b\n", {"classes": ["a"]}, r"not in the given classes.*'b' \(line 3\)"),
-    ("path,label\nimg/p0_0.png,a,extra\n", {}, "malformed CSV, line 2"),
+    ("path,label\nimg/p0_0.png,a,extra\n", {}, "malformed CSV, 1 of 1 rows do not fit the header; line 2"),
     ('path,label\n"img/p0_0.png,a\n', {}, "malformed CSV"),
     ("path,label\n", {}, "no data rows"),
     ("", {}, "empty file"),
@@ -478,6 +479,17 @@ def test_leakage_reports_shared_groups_and_text_duplicates():
     assert (report["exact"][0]["a"], report["exact"][0]["b"]) == (0, 1)
     assert (report["near"][0]["a"], report["near"][0]["b"]) == (2, 3)
     assert report["groups_shared"] == ["c1", "c2"]
+
+
+def test_leakage_across_given_sets_finds_copies_between_them():
+    texts = ["Profits rose sharply.", "Sales fell.", "Guidance cut", "Margins held."]
+    train = LabeledData(texts[:3], np.array([0, 1, 1]), ["pos", "neg"], "text")
+    val = LabeledData(["Sales  fell.", texts[3]], np.array([1, 0]), ["pos", "neg"], "text")
+    test = LabeledData([texts[0]], np.array([0]), ["pos", "neg"], "text")
+    report = find_leakage_across({"train": train, "val": val, "test": test})
+    assert (report["n_exact"], report["n_near"]) == (1, 1)
+    assert {report["exact"][0]["split_a"], report["exact"][0]["split_b"]} == {"train", "test"}
+    assert find_leakage_across({"train": train, "val": None, "test": None})["n_exact"] == 0
 
 
 def test_leakage_is_fast_on_5000_small_images():

@@ -116,10 +116,12 @@ def test_npz_files_keep_their_official_splits(tmp_path):
         labels = np.arange(n) % 2
         images = (rng.random((n, 28, 28)) * 60 + labels[:, None, None] * 150).astype(np.uint8)
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels[:, None]
+    arrays["test_images"][3] = arrays["train_images"][5]  # a training image leaked into the test split
     np.savez(tmp_path / "toy.npz", **arrays)
     cfg = TrainConfig(epochs=2, batch_size=8, lr=1e-2, progress=False, augment="none")
     result = finetune(tmp_path / "toy.npz", config=cfg)
     assert result.report["n"] == 10  # the official test split, not a re-split
+    assert result.report["leakage"]["n_exact"] == 1  # the given splits are checked against each other
     assert result.solution.preprocess.in_chans == 1  # grayscale detected, first conv adapted
 
 

@@ -196,11 +196,23 @@ CSV_CASES = [
     # file bytes, error class, words in the message
     (b"", DataError, ["empty file"]),
     (b"text,label\n", DataError, ["no data rows"]),
-    (b"text,label\nfine,pos\nbroken\n", DataError, ["line 3", "1 field"]),
+    (b"text,label\nfine,pos\nbroken\n", DataError, ["1 of 2 rows", "line 3", "1 field"]),
     (b'text,label\n"open quote,pos\n', DataError, ["malformed CSV"]),
     (b"words,tag\nfine,pos\n", DataError, ["missing text column", "available columns"]),
     (b"text,label\ngood,pos\nbad,maybe\n", DataError, ["'maybe' (line 3)", "not in the given classes"]),
 ]
+
+
+def test_a_few_malformed_csv_rows_are_skipped_and_reported(tmp_path):
+    from suite.core.data import from_text_csv
+
+    path = tmp_path / "news.csv"
+    rows = [f"sentence {i},{'pos' if i % 2 else 'neg'}" for i in range(40)]
+    rows.insert(10, "a sentence, with an unquoted comma,pos")  # 3 fields under a 2-column header
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    data = from_text_csv(path)
+    assert len(data) == 40 and "a sentence" not in " ".join(data.items)
+    assert any("skipped 1 malformed row" in w and "line 12" in w for w in data.warnings)
 
 
 @pytest.mark.parametrize("content, error, words", CSV_CASES)

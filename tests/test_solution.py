@@ -105,3 +105,35 @@ def test_corrupt_weights_file_is_reported(tmp_path):
 def test_labels_must_match_outputs():
     with pytest.raises(SuiteError, match="3 labels"):
         Solution(create_model("embedded:efficientnet_lite0", num_classes=2), ["a", "b", "c"])
+
+
+def test_binary_label_follows_the_stored_threshold(tmp_path, chelsea):
+    model = _perturb(create_model("embedded:efficientnet_lite0", num_classes=2, task="binary"))
+    solution = Solution(model, ["normal", "finding"])
+    p = solution.predict(chelsea)["probs"]["finding"]
+    for threshold, expected in ((p - 1e-3, "finding"), (p + 1e-3, "normal")):
+        solution.threshold = threshold
+        solution.save(tmp_path / str(threshold))
+        row = Solution.load(tmp_path / str(threshold)).predict(chelsea)
+        assert row["label"] == expected and row["score"] == pytest.approx(row["probs"][expected])
+
+
+@pytest.mark.parametrize("kind,match", [
+    ("os.system", "unknown solution kind"),
+    ("suite.core.solution.Path", "not a Solution class"),
+    ("suite.core.no_such_module.Thing", "unknown solution kind"),
+])
+def test_solution_kind_is_restored_and_restricted(tmp_path, kind, match):
+    from suite.medical.xray import XraySolution
+
+    model = _perturb(create_model("embedded:efficientnet_lite0", num_classes=2, in_chans=1))
+    XraySolution(model, ["normal", "pneumonia"]).save(tmp_path / "xray")
+    assert type(Solution.load(tmp_path / "xray")) is XraySolution  # DICOM reading comes with it
+    Solution(model, ["normal", "pneumonia"]).save(tmp_path / "plain")
+    assert "kind" not in json.loads((tmp_path / "plain" / "config.json").read_text())
+    assert type(Solution.load(tmp_path / "plain")) is Solution
+    cfg = json.loads((tmp_path / "xray" / "config.json").read_text())
+    cfg["kind"] = kind
+    (tmp_path / "xray" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(SuiteError, match=match):
+        Solution.load(tmp_path / "xray")

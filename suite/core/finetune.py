@@ -149,7 +149,7 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
     With ``guard`` (default) the Solution gets an input guard fitted on the training split, so its
     predictions flag inputs unlike the training data (``ood`` in ``Solution.predict``).
     """
-    from .data import find_leakage
+    from .data import find_leakage, find_leakage_across
     from .evaluation import compare_runs, format_comparison_md, write_report
 
     from accelerate import PartialState
@@ -162,7 +162,11 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
         _check_classes(data, other, label)
     parts, splits = make_splits(data, val_data, test_data, val, test, config.seed)
     out = Path(output_dir) if output_dir else None
-    leakage = find_leakage(data, splits) if check_leakage and len(splits) > 1 else None
+    leakage = None
+    if check_leakage and (val_data is not None or test_data is not None):  # given sets: check them too
+        leakage = find_leakage_across({name: parts.get(name) for name in ("train", "val", "test")})
+    elif check_leakage and len(splits) > 1:
+        leakage = find_leakage(data, splits)
     if leakage and leakage.get("summary") and config.progress:
         print(f"leakage check: {leakage['summary']}", flush=True)
     in_chans = in_chans or infer_in_chans(data)

@@ -104,7 +104,8 @@ class Solution:
 
     # --- persistence --------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
-        return {"format": FORMAT, "name": self.name, "description": self.description,
+        kind = {} if type(self) is Solution else {"kind": f"{type(self).__module__}.{type(self).__qualname__}"}
+        return {"format": FORMAT, **kind, "name": self.name, "description": self.description,
                 "model": self.model.extra_config(), "labels": self.labels, "threshold": self.threshold,
                 "preprocess": self.preprocess.to_dict(), "recipe": self.recipe, "metrics": self.metrics,
                 "extra": self.extra}
@@ -184,6 +185,7 @@ class Solution:
         if not is_solution_dir(path):
             raise SuiteError(f"{path}: not a Solution directory (no config.json with format {FORMAT!r})")
         cfg = _read_config(path)
+        cls = _solution_class(cls, cfg.get("kind"), path)
         mcfg, wcfg = cfg["model"], cfg["weights"]
         pretrained_base = wcfg.get("base") == "pretrained"
         if mcfg["task"] == "segmentation":
@@ -329,10 +331,16 @@ class Solution:
                 row["labels"] = [lab for lab, v in zip(self.labels, p) if v >= self.threshold]
                 row["score"] = float(p.max())
             else:
-                k = int(p.argmax())
+                k = self._decide(p)
                 row["label"], row["score"] = self.labels[k], float(p[k])
             results.append(row)
         return results[0] if single else results
+
+    def _decide(self, p: np.ndarray) -> int:
+        """The predicted class: binary tasks compare P(second label) with the stored threshold."""
+        if self.task == "binary" and len(p) == 2:
+            return int(p[1] >= self.threshold)
+        return int(p.argmax())
 
     # --- model card ---------------------------------------------------------------------------
     def default_card(self) -> str:
@@ -371,3 +379,25 @@ def _json_default(o: Any):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _solution_class(cls: type, kind: str | None, path: Path) -> type:
+    """The Solution subclass a bundle was saved from (``kind`` in config.json), when loaded through a base class.
+
+    Only classes inside the ``suite`` package are imported, and only subclasses of ``cls``; anything else
+    is refused, so a config file cannot make loading import arbitrary code.
+    """
+    if not kind or kind == f"{cls.__module__}.{cls.__qualname__}":
+        return cls
+    module_name, _, class_name = str(kind).rpartition(".")
+    if not module_name.startswith("suite.") or not class_name.isidentifier():
+        raise SuiteError(f"{path}: config.json names an unknown solution kind {kind!r}")
+    import importlib
+
+    try:
+        found = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError):
+        raise SuiteError(f"{path}: config.json names an unknown solution kind {kind!r}") from None
+    if not (isinstance(found, type) and issubclass(found, Solution)):
+        raise SuiteError(f"{path}: config.json names {kind!r}, which is not a Solution class")
+    return found if issubclass(found, cls) else cls

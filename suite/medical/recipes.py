@@ -104,24 +104,6 @@ def _as_xray_solution(solution) -> XraySolution:
     return xray
 
 
-def leakage_across(train, val=None, test=None) -> dict:
-    """The core leakage check over separately given splits (e.g. a .npz's official train/val/test)."""
-    from dataclasses import replace as dc_replace
-
-    from ..core.data import find_leakage
-
-    parts = [("train", train), ("val", val), ("test", test)]
-    parts = [(n, d) for n, d in parts if d is not None and len(d)]
-    combined = dc_replace(train, items=[x for _, d in parts for x in d.items],
-                          labels=np.concatenate([d.labels for _, d in parts]),
-                          groups=None if any(d.groups is None for _, d in parts) else
-                          [g for _, d in parts for g in d.groups])
-    bounds = np.cumsum([0] + [len(d) for _, d in parts])
-    splits = {n: np.arange(bounds[k], bounds[k + 1]) for k, (n, _) in enumerate(parts)}
-    found = find_leakage(combined, splits)
-    return {k: found[k] for k in ("n_exact", "n_near", "summary") if k in found}
-
-
 def adapt_xrays(data, output_dir: str | os.PathLike | None = None, backbone: str = "embedded:efficientnet_lite0",
                 config: TrainConfig | None = None, patient_col: str | None = None,
                 patient_pattern: str | None = None, image_size: int | None = 128, threshold: str = "youden",
@@ -145,15 +127,10 @@ def adapt_xrays(data, output_dir: str | os.PathLike | None = None, backbone: str
         labelled = data if path is None else load_xrays(path, patient_col=patient_col,
                                                         patient_pattern=patient_pattern, **(data_options or {}))
         val_data = test_data = None
-    check = finetune_kw.pop("check_leakage", True)
-    given_splits = val_data is not None
     result = finetune(labelled, backbone=backbone, config=config, output_dir=output_dir, val_data=val_data,
                       test_data=test_data, in_chans=1, image_size=image_size,
-                      name=name or (path.stem if path else "xray"), check_leakage=check and not given_splits,
-                      **finetune_kw)
+                      name=name or (path.stem if path else "xray"), **finetune_kw)
     leakage = result.report.get("leakage")
-    if given_splits and check:  # official splits: check train/val/test against each other
-        leakage = leakage_across(labelled, val_data, test_data)
     solution = _as_xray_solution(result.solution)
     if val_data is None:
         parts, _ = make_splits(labelled, None, None, finetune_kw.get("val", 0.15), finetune_kw.get("test", 0.15),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -115,17 +115,14 @@ class XraySolution(Solution):
             img = to_native_size(img, self.native_size)
         return super().transform(img)
 
-    def predict(self, inputs: Any, batch_size: int = 32) -> dict | list[dict]:
-        """Like :meth:`Solution.predict`; binary labels use the stored threshold on the positive class,
-        and each result adds ``warnings``, ``input`` (what was read) and ``notice``."""
+    def predict(self, inputs: Any, batch_size: int = 32, tta: bool | Sequence[str] | None = None
+                ) -> dict | list[dict]:
+        """Like :meth:`Solution.predict` (binary labels use the stored threshold); each result adds
+        ``warnings``, ``input`` (what was read) and ``notice``."""
         single = not isinstance(inputs, (list, tuple))
         loaded = [load_xray(x) for x in ([inputs] if single else inputs)]
-        results = super().predict(loaded, batch_size)
+        results = super().predict(loaded, batch_size, tta=tta)
         for x, row in zip(loaded, results):
-            if self.task == "binary":
-                positive = self.labels[1]
-                k = int(row["probs"][positive] >= self.threshold)
-                row["label"], row["score"] = self.labels[k], row["probs"][self.labels[k]]
             row["warnings"] = input_warnings(x)
             if row.get("ood"):
                 row["warnings"].append(f"{x.name}: unlike the training X-rays (input guard score "

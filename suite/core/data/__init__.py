@@ -2,12 +2,12 @@
 
 from .augment import CORRUPTIONS, PRESETS, augmentation, corruption
 from .datasets import LabeledData, from_csv, from_folder, from_npz, from_text_csv, load_data, text_collate
-from .leakage import find_leakage
+from .leakage import find_leakage, find_leakage_across
 from .splits import groups_from_pattern, split_indices
 
 __all__ = [
     "CORRUPTIONS", "PRESETS", "LabeledData", "TorchDataset", "augmentation", "corruption", "find_leakage",
-    "from_csv", "from_folder", "from_npz", "from_text_csv", "groups_from_pattern", "load_data",
+    "find_leakage_across", "from_csv", "from_folder", "from_npz", "from_text_csv", "groups_from_pattern", "load_data",
     "split_indices", "text_collate",
 ]
 

@@ -246,6 +246,9 @@ def _existing_file(path) -> Path:
     return path
 
 
+MAX_MALFORMED_SHARE = 0.05  # CSV rows that do not fit the header are skipped up to this share, else refused
+
+
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]], list[int], list[str]]:
     """Header, rows as dicts, their line numbers and decoding warnings of a CSV/TSV file."""
     text, warnings = _decode(path)
@@ -256,17 +259,24 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]], list[int], l
         header = [h.strip() for h in next(reader, [])]
         if not any(header):
             raise DataError(path, "empty file, expected a header row with column names")
-        rows, lines = [], []
+        rows, lines, bad = [], [], []
         for cells in reader:
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) != len(header):
-                raise DataError(path, f"malformed CSV, line {reader.line_num} has {len(cells)} "
-                                      f"field(s) but the header has {len(header)}")
+                bad.append((reader.line_num, len(cells)))
+                continue
             rows.append(dict(zip(header, cells)))
             lines.append(reader.line_num)
     except csv.Error as exc:
         raise DataError(path, f"malformed CSV near line {reader.line_num} ({exc})") from None
+    if bad:
+        line, n = bad[0]
+        problem = f"line {line} has {n} field(s) but the header has {len(header)}"
+        if len(bad) > MAX_MALFORMED_SHARE * (len(rows) + len(bad)):  # a wrong delimiter or a broken file
+            raise DataError(path, f"malformed CSV, {len(bad)} of {len(rows) + len(bad)} rows do not fit the "
+                                  f"header; {problem}")
+        warnings.append(f"{path}: skipped {len(bad)} malformed row(s); {problem}")
     if not rows:
         raise DataError(path, "no data rows under the header")
     return header, rows, lines, warnings

@@ -229,3 +229,21 @@ def _groups_shared(data: LabeledData, code: np.ndarray) -> list[str]:
         if c >= 0:
             splits_of.setdefault(str(group), set()).add(int(c))
     return sorted(g for g, s in splits_of.items() if len(s) > 1)
+
+
+def find_leakage_across(parts: dict[str, LabeledData | None], **kwargs) -> dict:
+    """:func:`find_leakage` over separately given splits (e.g. an official train/val/test or a
+    user's own validation and test sets): ``parts`` maps split names to their data."""
+    from dataclasses import replace
+
+    given = [(name, d) for name, d in parts.items() if d is not None and len(d)]
+    if not given:
+        raise SuiteError("find_leakage_across: no split holds any item")
+    first = given[0][1]
+    combined = replace(first, items=[x for _, d in given for x in d.items],
+                       labels=np.concatenate([d.labels for _, d in given]),
+                       groups=None if any(d.groups is None for _, d in given) else
+                       [g for _, d in given for g in d.groups])
+    bounds = np.cumsum([0] + [len(d) for _, d in given])
+    splits = {name: np.arange(bounds[k], bounds[k + 1]) for k, (name, _) in enumerate(given)}
+    return find_leakage(combined, splits, **kwargs)
