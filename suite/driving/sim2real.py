@@ -63,13 +63,27 @@ def run(camvid_root: Path, out: Path, sim_frames: int = 1000, epochs: int = 5, s
     results, decoders, timings = {}, {}, {}
     fresh = {k: v.clone() for k, v in model.decoder.state_dict().items()}  # every method starts from this init
 
-    def train(name, source, **kw):
-        model.decoder.load_state_dict(fresh)
+    def train(name, source, encoder=None, bn_target=None, **kw):
+        """A fresh decoder trained on ``source``; ``bn_target`` re-estimates its BatchNorm statistics there."""
+        m = encoder or model
+        m.decoder.load_state_dict(fresh)
         start = time.perf_counter()
-        stats = train_decoder(model, source, cfg, weights=weights, log=_log, **kw)
+        stats = train_decoder(m, source, cfg, weights=weights, log=_log, **kw)
+        if bn_target is not None:
+            adabn_decoder(m, bn_target)
         timings[name] = round(time.perf_counter() - start, 1)
-        decoders[name] = {k: v.clone() for k, v in model.decoder.state_dict().items()}
+        decoders[name] = {k: v.clone() for k, v in m.decoder.state_dict().items()}
         return stats
+
+    def self_train(name, start, source, target, encoder=None, adabn=False):
+        """Rounds of pseudo-labels from the current decoder (first: ``start``'s), then a fresh decoder."""
+        m = encoder or model
+        m.decoder.load_state_dict(decoders[start])
+        for _ in range(rounds):
+            labels, info = pseudo_labels(m, target, tuple(size))
+            stats = train(name, source, m, target if adabn else None, target=target, method="self_training",
+                          target_labels=labels)
+        return {**stats, "pseudo_labels": info, "rounds": rounds}
 
     def record(name, fs, encoder=None, stats=None):
         res = evaluate(encoder or model, fs, val_labels)
@@ -90,50 +104,22 @@ def run(camvid_root: Path, out: Path, sim_frames: int = 1000, epochs: int = 5, s
         S_bn, T_bn, V_bn = feats("sim_bn", bn["sim"], sim), feats("camvid_train_bn", bn["real"], real_train), \
             feats("camvid_val_bn", bn["real"], val)
     if "adabn" in methods or "adabn_self_training" in methods:
-        stats = train("adabn", S_bn)
-        adabn_decoder(model, T_bn)
-        decoders["adabn"] = {k: v.clone() for k, v in model.decoder.state_dict().items()}
-        bn["real"].decoder.load_state_dict(decoders["adabn"])
-        record("adabn", V_bn, bn["real"], stats)
+        record("adabn", V_bn, bn["real"], train("adabn", S_bn, bn["real"], T_bn))
     if "adversarial" in methods:
         record("adversarial", V, stats=train("adversarial", S, target=T, method="adversarial"))
     if "entropy" in methods:
         record("entropy", V, stats=train("entropy", S, target=T, method="entropy"))
     if "fda_self_training" in methods:
-        model.decoder.load_state_dict(decoders["fda"])
-        for r in range(rounds):  # each round: pseudo-labels from the current model, then a fresh decoder
-            labels, info = pseudo_labels(model, T, tuple(size))
-            stats = train("fda_self_training", S_fda, target=T, method="self_training", target_labels=labels)
-        record("fda_self_training", V, stats={**stats, "pseudo_labels": info, "rounds": rounds})
+        record("fda_self_training", V, stats=self_train("fda_self_training", "fda", S_fda, T))
     if "adabn_self_training" in methods:
-        enc = bn["real"]
-        enc.decoder.load_state_dict(decoders["adabn"])
-        for r in range(rounds):
-            labels, info = pseudo_labels(enc, T_bn, tuple(size))
-            enc.decoder.load_state_dict(fresh)
-            stats = train_decoder(enc, S_bn, cfg, target=T_bn, method="self_training", target_labels=labels,
-                                  weights=weights, log=_log)
-            adabn_decoder(enc, T_bn)
-        decoders["adabn_self_training"] = {k: v.clone() for k, v in enc.decoder.state_dict().items()}
-        record("adabn_self_training", V_bn, enc, {**stats, "pseudo_labels": info, "rounds": rounds})
+        stats = self_train("adabn_self_training", "adabn", S_bn, T_bn, bn["real"], adabn=True)
+        record("adabn_self_training", V_bn, bn["real"], stats)
     if "adabn_adversarial" in methods or "adabn_adversarial_self_training" in methods:
-        enc = bn["real"]
-        enc.decoder.load_state_dict(fresh)
-        stats = train_decoder(enc, S_bn, cfg, target=T_bn, method="adversarial", weights=weights, log=_log)
-        adabn_decoder(enc, T_bn)
-        decoders["adabn_adversarial"] = {k: v.clone() for k, v in enc.decoder.state_dict().items()}
-        record("adabn_adversarial", V_bn, enc, stats)
+        stats = train("adabn_adversarial", S_bn, bn["real"], T_bn, target=T_bn, method="adversarial")
+        record("adabn_adversarial", V_bn, bn["real"], stats)
     if "adabn_adversarial_self_training" in methods:
-        enc = bn["real"]
-        enc.decoder.load_state_dict(decoders["adabn_adversarial"])
-        for r in range(rounds):
-            labels, info = pseudo_labels(enc, T_bn, tuple(size))
-            enc.decoder.load_state_dict(fresh)
-            stats = train_decoder(enc, S_bn, cfg, target=T_bn, method="self_training", target_labels=labels,
-                                  weights=weights, log=_log)
-            adabn_decoder(enc, T_bn)
-        decoders["adabn_adversarial_self_training"] = {k: v.clone() for k, v in enc.decoder.state_dict().items()}
-        record("adabn_adversarial_self_training", V_bn, enc, {**stats, "pseudo_labels": info, "rounds": rounds})
+        stats = self_train("adabn_adversarial_self_training", "adabn_adversarial", S_bn, T_bn, bn["real"], adabn=True)
+        record("adabn_adversarial_self_training", V_bn, bn["real"], stats)
     if "oracle" in methods:
         record("oracle", V, stats=train("oracle", T))
     summary = {
