@@ -90,7 +90,6 @@ def _csv_column(path: Path, column: str) -> list[str]:
 @_predict_args.bind
 def _predict_run(args: argparse.Namespace) -> int:
     from suite.core import Solution
-    from suite.core.io import IMAGE_SUFFIXES
 
     sol = Solution.load(args.solution)
     is_text = sol.preprocess.modality == "text"
@@ -101,7 +100,7 @@ def _predict_run(args: argparse.Namespace) -> int:
         for inp in args.inputs:
             path = Path(inp)
             if path.is_dir():
-                found = sorted(str(f) for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+                found = sorted(str(f) for f in path.rglob("*") if f.suffix.lower() in sol.input_suffixes)
                 items += found
                 names += found
             elif path.suffix.lower() in (".csv", ".tsv"):
@@ -114,9 +113,7 @@ def _predict_run(args: argparse.Namespace) -> int:
                 names.append(inp)
     skipped = 0
     if sol.preprocess.modality == "image":  # an unreadable file is reported; the others still get predictions
-        from suite.core.io import check_image
-
-        problems = [check_image(item, name) for item, name in zip(items, names)]
+        problems = [sol.check_input(item, name) for item, name in zip(items, names)]
         for name, problem in zip(names, problems):
             if problem:
                 print(f"skipped {name}: {problem}", file=sys.stderr)
@@ -125,7 +122,8 @@ def _predict_run(args: argparse.Namespace) -> int:
         names = [name for name, p in zip(names, problems) if p is None]
     for name, res in zip(names, sol.predict(items, batch_size=args.batch_size)):
         if args.json:
-            print(json.dumps({"input": name, **res}))
+            described = {"read_as": res["input"]} if "input" in res else {}  # e.g. what a DICOM header said
+            print(json.dumps({**res, "input": name, **described}))
         else:
             label = res.get("label") or ",".join(res.get("labels", [])) or "-"
             print(f"{name}\t{label}\t{res['score']:.3f}")

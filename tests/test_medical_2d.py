@@ -263,6 +263,28 @@ def test_full_size_sixteen_bit_dicom_predicts_like_the_png(tmp_path, pneumonia, 
     assert abs(big["probs"]["pneumonia"] - small["probs"]["pneumonia"]) < 0.1
 
 
+def test_suite_predict_reads_dicom_folders_with_the_shipped_solution(tmp_path, gray):
+    """``suite predict`` loads the shipped bundle as an XraySolution: DICOMs in a folder are read (16-bit,
+    MONOCHROME1), a broken one is skipped and reported, and every result carries the notice."""
+    import json
+    import subprocess
+    import sys
+
+    canvas = np.zeros((400, 320), dtype=np.uint16)
+    canvas[40:360] = np.asarray(Image.fromarray(gray).resize((320, 320)), dtype=np.uint16) * 257
+    (tmp_path / "scans").mkdir()
+    write_radiograph(tmp_path / "scans" / "a.dcm", 65535 - canvas, "MONOCHROME1", bits_stored=16)
+    Image.fromarray(gray).save(tmp_path / "scans" / "b.png")
+    (tmp_path / "scans" / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\1" * 50)
+    out = subprocess.run([sys.executable, "-m", "suite.cli", "predict", str(PNEUMONIA), str(tmp_path / "scans"),
+                          "--json"], capture_output=True, text=True, timeout=300)
+    rows = {Path(r["input"]).name: r for r in map(json.loads, out.stdout.splitlines())}
+    assert set(rows) == {"a.dcm", "b.png"} and out.returncode == 1
+    assert "skipped" in out.stderr and "broken.dcm" in out.stderr
+    assert "16-bit MONOCHROME1" in rows["a.dcm"]["read_as"] and rows["a.dcm"]["notice"].startswith("Not for clinical use")
+    assert rows["a.dcm"]["label"] in ("normal", "pneumonia")
+
+
 def test_gradcam_of_an_xray(pneumonia, xrays):
     from suite.core.explain import explain_image
 

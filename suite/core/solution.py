@@ -227,6 +227,21 @@ class Solution:
 
     # --- inference ----------------------------------------------------------------------------
     @property
+    def input_suffixes(self) -> tuple[str, ...]:
+        """File suffixes ``suite predict`` collects from a folder for this Solution."""
+        from .io import IMAGE_SUFFIXES
+
+        return IMAGE_SUFFIXES
+
+    def check_input(self, item: Any, name: str | None = None) -> str | None:
+        """Why ``item`` cannot be read as this Solution's input, or ``None`` (texts always can)."""
+        if self.preprocess.modality != "image":
+            return None
+        from .io import check_image
+
+        return check_image(item, name)
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.errors import SuiteError
 from ..core.solution import Solution
-from .dicom import describe, is_dicom, read_dicom
+from .dicom import DICOM_SUFFIXES, describe, is_dicom, read_dicom
 
 NOT_FOR_CLINICAL_USE = ("Not for clinical use: a research and demonstration model, not a medical device. "
                         "It must not be used to diagnose, treat or triage patients.")
@@ -107,6 +107,19 @@ class XraySolution(Solution):
     def native_size(self) -> int | None:
         size = self.extra.get("native_size")
         return int(size) if size else None
+
+    @property
+    def input_suffixes(self) -> tuple[str, ...]:
+        return tuple(super().input_suffixes) + tuple(DICOM_SUFFIXES)
+
+    def check_input(self, item: Any, name: str | None = None) -> str | None:
+        if not is_dicom(item):
+            return super().check_input(item, name)
+        try:
+            read_dicom(item, name=name)
+        except SuiteError as exc:
+            return getattr(exc, "problem", str(exc))
+        return None
 
     def transform(self, item: Any):
         x = load_xray(item)
