@@ -12,8 +12,9 @@ from suite.core.advisor._probe import domain_gap, linear_probe
 from suite.core.advisor._recipes import candidate, estimate_seconds
 
 
-def _profile(per_class: int, classes: int = 3) -> dict:
-    return {"min_per_class": per_class, "classes": classes, "labelled": per_class * classes, "imbalance": 1.0}
+def _profile(per_class: int, classes: int = 3, modality: str = "image") -> dict:
+    return {"min_per_class": per_class, "classes": classes, "labelled": per_class * classes, "imbalance": 1.0,
+            "modality": modality}
 
 
 def _fit(probe: float | None) -> dict:
@@ -34,6 +35,17 @@ def test_recommend_rules(per_class, probe, raw, expected):
                                   None if raw is None else {"balanced_accuracy": raw, "representation": "pixels"})
     assert strategy == expected
     assert reasons and all(isinstance(r, str) and r for r in reasons)
+
+
+@pytest.mark.parametrize("per_class, probe, expected", [
+    (30, 0.60, "partial"),    # few sentences per class: the top layers
+    (300, 0.60, "full"),      # plenty: every layer
+    (30, 0.97, "feature_extraction"),
+])
+def test_text_rules(per_class, probe, expected):
+    strategy, _ = recommend(_profile(per_class, modality="text"), _fit(probe),
+                            {"balanced_accuracy": 0.4, "representation": "TF-IDF"})
+    assert strategy == expected
 
 
 def test_adaptation_advice_needs_a_large_domain_gap():
