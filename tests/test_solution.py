@@ -137,3 +137,30 @@ def test_solution_kind_is_restored_and_restricted(tmp_path, kind, match):
     (tmp_path / "xray" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(SuiteError, match=match):
         Solution.load(tmp_path / "xray")
+
+
+def test_low_rank_changes_are_stored_as_factors(tmp_path):
+    """A merged-adapter change (rank <= r) is stored as two factors and rebuilt on loading; a full-rank
+    change (the head) is stored whole; a different pretrained base is still detected."""
+    model = create_model("embedded:minilm_l6", num_classes=3)
+    params = dict(model.named_parameters())
+    targets = [n for n in params if n.endswith("attention.self.query.weight")]
+    with torch.no_grad():
+        for name in targets:  # what merge_and_unload leaves: W + B @ A with rank 4
+            w = params[name]
+            w.add_(0.01 * torch.randn(w.shape[0], 4) @ torch.randn(4, w.shape[1]))
+        params["head.0.weight"].add_(0.1 * torch.randn_like(params["head.0.weight"]))
+    solution = Solution(model, ["negative", "neutral", "positive"])
+    solution.save(tmp_path / "whole")
+    solution.save(tmp_path / "factored", low_rank=4)
+    cfg = json.loads((tmp_path / "factored" / "config.json").read_text())
+    assert sorted(cfg["weights"]["low_rank"]["keys"]) == sorted(targets) and "head.0.weight" not in targets
+    size = {d: (tmp_path / d / "model.safetensors").stat().st_size for d in ("whole", "factored")}
+    assert size["factored"] < 0.2 * size["whole"]
+    loaded = Solution.load(tmp_path / "factored")
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.model.state_dict()[name], value, atol=1e-6, rtol=0)
+    cfg["weights"]["base_fingerprint"] = "0" * 16
+    (tmp_path / "factored" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(SuiteError, match="differs"):
+        Solution.load(tmp_path / "factored")

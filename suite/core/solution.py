@@ -110,11 +110,13 @@ class Solution:
                 "preprocess": self.preprocess.to_dict(), "recipe": self.recipe, "metrics": self.metrics,
                 "extra": self.extra}
 
-    def save(self, path: str | os.PathLike, storage_dtype: str = "float32") -> Path:
+    def save(self, path: str | os.PathLike, storage_dtype: str = "float32", low_rank: int | None = None) -> Path:
         """Write the Solution directory; only tensors differing from the pretrained backbone are stored.
 
         ``storage_dtype="float16"`` halves the file by storing those tensors as float16; loading casts
         them back to the model's float32 (check the metrics after, as the shipped solutions do).
+        ``low_rank=r`` stores a changed matrix as two rank-``r`` factors of its change when that change
+        has rank ``r`` or less (what merged LoRA adapters leave): pretrained + A @ B on loading.
         """
         if storage_dtype not in ("float32", "float16"):
             raise SuiteError(f"storage_dtype must be float32 or float16, got {storage_dtype!r}")
@@ -130,10 +132,17 @@ class Solution:
                                and torch.equal(reference[k], state[k]))
             for k in base_keys:
                 del stored[k]
+        factored = _low_rank_factors(state, reference, stored, low_rank) if reproducible and low_rank else {}
+        for k, (a, b) in factored.items():
+            del stored[k]
+            stored[k + LOW_RANK_A], stored[k + LOW_RANK_B] = a, b
+        base = {k: state[k] for k in base_keys} | {k: reference[k] for k in factored}
         cfg = self.config()
-        cfg["weights"] = {"file": WEIGHTS_FILE, "base": "pretrained" if base_keys else "none",
-                          "base_keys": len(base_keys), "stored_keys": len(stored),
-                          "base_fingerprint": fingerprint({k: state[k] for k in base_keys}) if base_keys else None}
+        cfg["weights"] = {"file": WEIGHTS_FILE, "base": "pretrained" if base else "none",
+                          "base_keys": len(base_keys), "stored_keys": len(stored) - len(factored),
+                          "base_fingerprint": fingerprint(base) if base else None}
+        if factored:
+            cfg["weights"]["low_rank"] = {"rank": low_rank, "keys": sorted(factored)}
         if self.preprocess.modality == "text" and self.model.tokenizer is not None:
             tok_dir = path / "tokenizer"
             if tok_dir.exists():
@@ -198,6 +207,10 @@ class Solution:
                                  head_hidden=mcfg.get("head_hidden", 0))
         stored = load_state_dict(_weights_path(path, wcfg.get("file")))
         state = model.state_dict()
+        factored = list((wcfg.get("low_rank") or {}).get("keys", []))
+        for k in factored:  # pretrained + A @ B
+            a, b = stored.pop(k + LOW_RANK_A), stored.pop(k + LOW_RANK_B)
+            stored[k] = (state[k].double() + a.double() @ b.double()).to(state[k].dtype)
         unknown = sorted(set(stored) - set(state))
         if unknown:
             raise SuiteError(f"{path}: weights do not fit {mcfg['spec']} (unexpected tensor {unknown[0]})")
@@ -205,7 +218,8 @@ class Solution:
         if len(base_keys) != wcfg.get("base_keys", 0):
             raise SuiteError(f"{path}: {len(base_keys)} tensors missing from the weights file, expected "
                              f"{wcfg.get('base_keys', 0)} from the pretrained backbone")
-        if base_keys and fingerprint({k: state[k] for k in base_keys}) != wcfg.get("base_fingerprint"):
+        base = base_keys + factored
+        if base and fingerprint({k: state[k] for k in base}) != wcfg.get("base_fingerprint"):
             raise SuiteError(f"{path}: the pretrained backbone for {mcfg['spec']} differs from the one this "
                              "solution was trained on (a different package version?)")
         model.load_state_dict({**state, **stored})
@@ -394,6 +408,29 @@ def _json_default(o: Any):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+LOW_RANK_A, LOW_RANK_B = ".low_rank_a", ".low_rank_b"  # suffixes of the two factors of a stored change
+LOW_RANK_TOLERANCE = 1e-4  # relative Frobenius error up to which a change counts as low-rank
+
+
+def _low_rank_factors(state: dict, reference: dict, stored: dict, rank: int) -> dict:
+    """``{key: (A, B)}`` for stored matrices whose change from ``reference`` is ``A @ B`` with inner size
+    ``rank`` (to ``LOW_RANK_TOLERANCE``), and only where the factors are smaller than the matrix."""
+    found = {}
+    for k, value in stored.items():
+        ref = reference.get(k)
+        if ref is None or value.ndim != 2 or ref.shape != value.shape or not value.is_floating_point():
+            continue
+        if rank * sum(value.shape) >= value.numel():
+            continue
+        delta = value.double() - ref.double()
+        u, sv, vh = torch.linalg.svd(delta, full_matrices=False)
+        a, b = u[:, :rank] * sv[:rank], vh[:rank]
+        norm = float(torch.linalg.norm(delta))
+        if norm == 0 or float(torch.linalg.norm(delta - a @ b)) <= LOW_RANK_TOLERANCE * norm:
+            found[k] = (a.to(value.dtype).contiguous(), b.to(value.dtype).contiguous())
+    return found
 
 
 def _solution_class(cls: type, kind: str | None, path: Path) -> type:

@@ -74,5 +74,8 @@ def train_sentiment(train, val=None, backbone: str = DEFAULT_BACKBONE, recipe: s
 
 def save_compact(solution, path: str | os.PathLike, half: bool = True) -> Path:
     """``solution.save(path)`` with the stored tensors (only those differing from the base backbone)
-    as float16, halving the size; loading casts them back to float32."""
-    return solution.save(path, storage_dtype="float16" if half else "float32")
+    as float16, halving the size (loading casts them back to float32); after LoRA, each merged
+    matrix's change is stored as its two rank-r factors."""
+    recipe = solution.recipe or {}
+    rank = (recipe.get("strategy_options") or {}).get("r") if recipe.get("strategy") == "lora" else None
+    return solution.save(path, storage_dtype="float16" if half else "float32", low_rank=rank)
