@@ -108,7 +108,9 @@ def main() -> None:
     seconds = time.perf_counter() - start
 
     lines = ["## Robustness to field-like photos: tomato leaves, `light` vs `field` training presets", "",
-             f"Test set: {desc}. Same recipe for both models (EfficientNet-Lite0, partial fine-tuning, "
+             f"Test set: {desc}. Same recipe for both models (EfficientNet-Lite0, "
+             f"{models['field'].recipe.get('strategy', 'fine-tuning')} with the last "
+             f"{(models['field'].recipe.get('strategy_options') or {}).get('n_groups', '?')} backbone groups, "
              f"{models['field'].preprocess.input_size[1]} px), only the training augmentation differs. "
              "Corruptions from `suite.core.data.corruption` (deterministic per photo); 95% CIs: percentile "
              f"bootstrap over the photos. {machine}; the machine was shared with other jobs.", "",
@@ -161,6 +163,14 @@ def main() -> None:
         update_card(Path(args.field), results, means, worst, attention)
 
 
+def input_side(path: Path) -> int | None:
+    """The square input side stored in a Solution's config."""
+    import json
+
+    size = json.loads((path / "config.json").read_text())["preprocess"]["input_size"]
+    return int(size[-1]) if size else None
+
+
 def update_card(path: Path, results: dict, means: dict, worst: dict, attention: dict) -> None:
     """Put the before/after summary into the field solution's model card (README.md)."""
     from suite.agriculture.card import set_card_section
@@ -176,7 +186,10 @@ def update_card(path: Path, results: dict, means: dict, worst: dict, attention: 
                     f"({w['corruption']} {w['severity']}) | {a['cam_on_leaf']:.2f} / {a['leaf_area']:.2f} |")
     rows += ["", "Full table: `benchmarks/results/agriculture_robustness.md` "
              "(`python benchmarks/agriculture_robustness.py`). Corrupted lab photos are a proxy: real field "
-             "photos were not available to measure. At 128 px the Grad-CAM layer is 4x4, so the leaf share is coarse."]
+             "photos were not available to measure."]
+    side = input_side(path)
+    if side:
+        rows[-1] += f" At {side} px the Grad-CAM layer is {side // 32}x{side // 32}, so the leaf share is coarse."
     card = path / "README.md"
     card.write_text(set_card_section(card.read_text(encoding="utf-8"), "Robustness", "\n".join(rows)),
                     encoding="utf-8")
