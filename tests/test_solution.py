@@ -164,3 +164,21 @@ def test_low_rank_changes_are_stored_as_factors(tmp_path):
     (tmp_path / "factored" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(SuiteError, match="differs"):
         Solution.load(tmp_path / "factored")
+
+
+def test_uniform_soup_averages_runs_and_refuses_mismatches():
+    from suite.core.soup import uniform_soup
+
+    runs = [Solution(_perturb(create_model("embedded:efficientnet_lite0", num_classes=2)), ["a", "b"])
+            for _ in range(3)]
+    soup = uniform_soup(runs, input_size=96)
+    for key, value in soup.model.state_dict().items():
+        if value.is_floating_point():
+            expected = torch.stack([r.model.state_dict()[key] for r in runs]).mean(0)
+            torch.testing.assert_close(value, expected, atol=1e-6, rtol=1e-6)
+    assert soup.preprocess.input_size == (3, 96, 96) and runs[0].preprocess.input_size[-1] != 96
+    assert soup.guard is None and soup.metrics == {}  # a soup is measured anew
+    with pytest.raises(SuiteError, match="labels"):
+        uniform_soup([runs[0], Solution(runs[1].model, ["x", "y"])])
+    with pytest.raises(SuiteError, match="at least two"):
+        uniform_soup(runs[:1])
