@@ -83,7 +83,7 @@ def main() -> None:
 
         camvid = require(DATA / "driving" / "camvid")
         summary = run(camvid, a.out, a.sim_frames, a.epochs, fda_beta=a.fda_beta,
-                      save_solutions=SOLUTIONS if a.save_solutions else None)
+                      save_solutions=SOLUTIONS if a.save_solutions else None, adapted="best")
     publish("driving_sim2real", markdown(summary, machine, command), summary)
 
 
