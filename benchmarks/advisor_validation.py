@@ -21,6 +21,7 @@ from __future__ import annotations
 from _common import DATA, PNEUMONIA, RESULTS, TOMATO, per_class, publish, require, set_threads
 
 import argparse
+import os
 import json
 import shutil
 import tempfile
@@ -241,7 +242,8 @@ def main() -> None:
         "features. Advisor path = `advise()` on the training subset (raw-input probe, backbone probe, gap and "
         "throughput measurements) + training the recommended cell. Target: within 1 point of the best grid cell "
         "in test accuracy at a third of the grid's time or less. Times are wall-clock seconds on "
-        f"2 CPU cores shared with other jobs (load average 10-20 during the run): {machine}; advising, "
+        f"2 CPU cores shared with other jobs (1-minute load average {os.getloadavg()[0]:.0f} when the table was "
+        f"written): {machine}; advising, "
         f"grid and search together {total_s:.0f} s.", "",
         *([f"Grid cells of {', '.join(r['title'] for r in results if r.get('grid_from'))} reused from an earlier "
            "run of this script (`--grid-from`: the same subsets, seed and recipes); the advice and the search ran "

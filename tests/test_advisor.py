@@ -27,7 +27,8 @@ def _fit(probe: float | None) -> dict:
     (300, 0.90, 0.60, "partial"),             # similar domain, good features, plenty of data
     (30, 0.70, 0.50, "full"),                 # similar domain but much left to win
     (10, 0.70, 0.75, "feature_extraction"),   # different domain, too little data to move the backbone
-    (50, 0.88, 0.90, "full"),                 # different domain: the backbone has to adapt
+    (50, 0.88, 0.90, "feature_extraction"),   # different domain, too few to re-learn the features
+    (150, 0.88, 0.90, "full"),                # different domain with enough data: the backbone adapts
     (300, None, None, "partial"),             # no probe: size alone
 ])
 def test_recommend_rules(per_class, probe, raw, expected):
