@@ -188,7 +188,9 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
         solution.fit_guard(parts["train"], batch_size=config.eval_batch_size)
     report, files, baseline_report, comparison = {}, {}, None, None
     if eval_data is not None and len(eval_data):
-        desc = f"{eval_name} split of {data.source} ({len(eval_data)} items, never trained on)"
+        given = eval_data.source != data.source  # a set passed in (an official split), not cut from data
+        where = eval_data.source if given else f"{eval_name} split of {data.source}"
+        desc = f"{where} ({len(eval_data)} items, never trained on)"
         report, probs = evaluate_solution(solution, eval_data, data_desc=desc, seed=config.seed)
         report["leakage"] = None if leakage is None else {k: leakage[k] for k in ("n_exact", "n_near", "summary")
                                                          if k in leakage}
