@@ -160,18 +160,10 @@ def main() -> None:
         return
     publish("agriculture_robustness", "\n".join(lines), raw)
     if args.update_card:
-        update_card(Path(args.field), results, means, worst, attention)
+        update_card(Path(args.field), results, means, worst, attention, models["field"].preprocess.input_size[-1])
 
 
-def input_side(path: Path) -> int | None:
-    """The square input side stored in a Solution's config."""
-    import json
-
-    size = json.loads((path / "config.json").read_text())["preprocess"]["input_size"]
-    return int(size[-1]) if size else None
-
-
-def update_card(path: Path, results: dict, means: dict, worst: dict, attention: dict) -> None:
+def update_card(path: Path, results: dict, means: dict, worst: dict, attention: dict, side: int) -> None:
     """Put the before/after summary into the field solution's model card (README.md)."""
     from suite.agriculture.card import set_card_section
 
@@ -187,7 +179,6 @@ def update_card(path: Path, results: dict, means: dict, worst: dict, attention: 
     rows += ["", "Full table: `benchmarks/results/agriculture_robustness.md` "
              "(`python benchmarks/agriculture_robustness.py`). Corrupted lab photos are a proxy: real field "
              "photos were not available to measure."]
-    side = input_side(path)
     if side:
         rows[-1] += f" At {side} px the Grad-CAM layer is {side // 32}x{side // 32}, so the leaf share is coarse."
     card = path / "README.md"

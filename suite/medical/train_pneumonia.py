@@ -38,15 +38,17 @@ def command(recipe: dict) -> str:
     return "\n".join(lines + ["cp runs/pneumonia_xray/solution/* suite/medical/solutions/pneumonia_xray/"])
 
 
-def at_half(solution, data: str) -> dict:
-    """Test metrics at threshold 0.5, MedMNIST's convention for ACC (the published anchors use it)."""
+def at_half(solution, data: str, probs=None) -> dict:
+    """Test metrics at threshold 0.5, MedMNIST's convention for ACC (the published anchors use it);
+    ``probs``: the solution's test-split probabilities when already computed."""
     import numpy as np
 
     from ..core.evaluation import evaluate_predictions
 
     with np.load(data) as npz:
-        images, labels = list(npz["test_images"]), npz["test_labels"][:, 0]
-    probs = solution.forward_items(images, batch_size=128)[0]
+        labels = npz["test_labels"][:, 0]
+        if probs is None:
+            probs = solution.forward_items(list(npz["test_images"]), batch_size=128)[0]
     return evaluate_predictions(labels, probs, list(solution.labels), task="binary", threshold=0.5)
 
 
@@ -150,7 +152,7 @@ def soup(data: str, out: str, runs: list[str], threads: int = 2) -> tuple:
     write_report(report, Path(out) / "report", splits["test"].labels, probs,
                  title="pneumonia_xray: uniform soup (not for clinical use)")
     solution.metrics = {"data": desc, **report["metrics"], "ci95": report["ci95"], "threshold": solution.threshold}
-    half = at_half(solution, data)
+    half = at_half(solution, data, probs)
     solution.metrics.update({"accuracy_at_0.5": half["metrics"]["accuracy"],
                              "accuracy_at_0.5_ci95": half["ci95"]["accuracy"]})
     runs_recipes = [{**RECIPE, **{k: v for k, v in s.recipe.items() if k in RECIPE}} for s in ingredients]
