@@ -507,17 +507,10 @@ class _Scene:
         """A fence as a vertical band parallel to the street between depths ``z0`` and ``z1``."""
         r = self.rng
         h = float(r.uniform(0.8, 1.6))
-        xs = self.sim._xx[0]
-        denom = (xs - self.cx) / self.f - self.yaw
-        with np.errstate(divide="ignore", invalid="ignore"):
-            Zc = X / denom
-        cols = (Zc > max(z0, 0.8)) & (Zc < z1)
-        if not cols.any():
+        span = self._plane_columns(X, z0, z1)
+        if span is None:
             return
-        xa, xb = np.flatnonzero(cols)[[0, -1]]
-        cs = slice(xa, xb + 1)
-        Zc = np.where(cols[cs], Zc[cs], np.inf)
-        yy = self.sim._yy[:, cs]
+        cs, Zc, yy = span
         top, bottom = self.proj_y(h, Zc), self.proj_y(0, Zc)
         hgt = self.cam_h - (yy - self.horizon) * Zc[None] / self.f
         bars = np.mod(Zc / float(r.uniform(0.15, 0.4)), 1.0)[None] < 0.5
@@ -560,20 +553,27 @@ class _Scene:
         col[shadow_rows & body] *= 0.6
         self.paint(box, body | cabin, col * self.light, CAR, Z)
 
-    def _car_side(self, Xs, z0, z1, hgt, colour):
+    def _plane_columns(self, X, z0, z1):
+        """Image columns where a vertical plane parallel to the street at lateral ``X`` lies between depths
+        ``z0`` and ``z1``: ``(column slice, depth per column (inf outside), pixel rows of those columns)``."""
         xs = self.sim._xx[0]
         denom = (xs - self.cx) / self.f - self.yaw
         with np.errstate(divide="ignore", invalid="ignore"):
-            Zc = Xs / denom
+            Zc = X / denom
         cols = (Zc > max(z0, 0.8)) & (Zc < z1)
         if not cols.any():
-            return
+            return None
         xa, xb = np.flatnonzero(cols)[[0, -1]]
         cs = slice(xa, xb + 1)
-        Zc = np.where(cols[cs], Zc[cs], np.inf)
+        return cs, np.where(cols[cs], Zc[cs], np.inf), self.sim._yy[:, cs]
+
+    def _car_side(self, Xs, z0, z1, hgt, colour):
+        span = self._plane_columns(Xs, z0, z1)
+        if span is None:
+            return
+        cs, Zc, yy = span
         t = (Zc - z0) / (z1 - z0)
         roof = hgt * np.where((t > 0.2) & (t < 0.75), 1.0, 0.6)
-        yy = self.sim._yy[:, cs]
         top, bottom = self.proj_y(roof, Zc), self.proj_y(0.1, Zc)
         hv = self.cam_h - (yy - self.horizon) * Zc[None] / self.f
         mask = (yy >= top[None]) & (yy < bottom[None])
