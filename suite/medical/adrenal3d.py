@@ -37,15 +37,9 @@ def _load(npz, split: str):
 
 def official_split_leakage(npz) -> dict:
     """The leakage check across the official train/val/test splits (exact and near-duplicate volumes)."""
-    import numpy as np
+    from suite.core.data import find_leakage_across
 
-    from suite.core.data import find_leakage
-
-    data = _load(npz, ["train", "val", "test"])
-    sizes = [len(_load(npz, s)) for s in ("train", "val", "test")]
-    bounds = np.cumsum([0, *sizes])
-    splits = {name: np.arange(bounds[k], bounds[k + 1]) for k, name in enumerate(("train", "val", "test"))}
-    report = find_leakage(data, splits)
+    report = find_leakage_across({name: _load(npz, name) for name in ("train", "val", "test")})
     return {"n_exact": report["n_exact"], "n_near": report["n_near"], "summary": report["summary"]}
 
 
@@ -109,13 +103,18 @@ def _ci(report: dict, metric: str) -> str:
     return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
-def _leakage(report: dict) -> str:
-    return (report.get("leakage") or {}).get("summary", "not run")
+def _metrics_section(report: dict) -> str:
+    """The cards' metrics table (this model beside the published anchors) and the leakage line."""
+    published = "\n".join(f"| {name} (MedMNIST v2 as published; quoted, not re-read here) | {auc:.3f} | {acc:.3f} |"
+                          for name, (auc, acc) in PUBLISHED.items())
+    leakage = (report.get("leakage") or {}).get("summary", "not run")
+    return f"""## Metrics (official test split, 298 volumes; 95% bootstrap intervals)
+| model | AUROC | accuracy |
+|---|---|---|
+| this model | {_ci(report, 'auroc')} | {_ci(report, 'accuracy')} |
+{published}
 
-
-def _published_rows() -> str:
-    return "\n".join(f"| {name} (MedMNIST v2 as published; quoted, not re-read here) | {auc:.3f} | {acc:.3f} |"
-                     for name, (auc, acc) in PUBLISHED.items())
+Leakage check across the official splits: {leakage}."""
 
 
 _DATA = """## Data
@@ -141,13 +140,7 @@ volumes) flags volumes unlike them.
 
 {_DATA}
 
-## Metrics (official test split, 298 volumes; 95% bootstrap intervals)
-| model | AUROC | accuracy |
-|---|---|---|
-| this model | {_ci(report, 'auroc')} | {_ci(report, 'accuracy')} |
-{_published_rows()}
-
-Leakage check across the official splits: {_leakage(report)}.
+{_metrics_section(report)}
 The published models trained 100 epochs on GPU; this one {epochs} epochs on 2 shared CPU cores ({seconds:.0f} s).
 
 ## Limits
@@ -174,13 +167,7 @@ model's linear head. Only the head is stored. The input guard is fitted on the p
 
 {_DATA}
 
-## Metrics (official test split, 298 volumes; 95% bootstrap intervals)
-| model | AUROC | accuracy |
-|---|---|---|
-| this model | {_ci(report, 'auroc')} | {_ci(report, 'accuracy')} |
-{_published_rows()}
-
-Leakage check across the official splits: {_leakage(report)}.
+{_metrics_section(report)}
 Validation AUROC of the chosen C: {fit['val_auroc']:.3f}. Built in {seconds:.0f} s on 2 shared CPU cores
 (slice features computed once).
 
