@@ -33,9 +33,11 @@ import numpy as np
 PHRASEBANK = DATA / "finance" / "financial_phrasebank" / "Sentences_50Agree.txt"
 USPS = DATA / "digits" / "usps_digits" / "usps_test_16x16.npz"
 MNIST_M = DATA / "digits" / "mnist_m"
-IMAGE_SIZE = {"tomato": 96, "pneumonia": 64, "phrasebank": None, "digits": 64}
+BREAST = DATA / "medical" / "breastmnist.npz"
+IMAGE_SIZE = {"tomato": 96, "pneumonia": 64, "phrasebank": None, "digits": 64, "breast": 64}
 TITLES = {"tomato": "PlantVillage tomato (10 classes)", "pneumonia": "PneumoniaMNIST (2)",
-          "phrasebank": "Financial PhraseBank 50Agree (3)", "digits": "USPS digits (10)"}
+          "phrasebank": "Financial PhraseBank 50Agree (3)", "digits": "USPS digits (10)",
+          "breast": "BreastMNIST ultrasound (2)"}
 
 
 def _stratified(labels: np.ndarray, n: int, rng: np.random.Generator, pool=None) -> np.ndarray:
@@ -54,9 +56,10 @@ def load(name: str, n_train: int, n_test: int, seed: int):
     from suite.core.explore import load_items
 
     rng = np.random.default_rng(seed)
-    if name == "pneumonia":
-        train = from_npz(require(PNEUMONIA), split="train")
-        test = from_npz(PNEUMONIA, split="test")
+    if name in ("pneumonia", "breast"):
+        path = require(PNEUMONIA if name == "pneumonia" else BREAST)
+        train = from_npz(path, split="train")
+        test = from_npz(path, split="test")
         return (train.subset(per_class(train.labels, n_train // 2, rng)), test, None,
                 f"official test split ({len(test)})")
     if name == "tomato":
@@ -94,6 +97,12 @@ def run_cell(config: dict, train, test, image_size, cache_dir, seed: int) -> dic
     return {**score(model, test), "seconds": round(seconds, 1)}
 
 
+def _mean_of(runs: list[dict]) -> dict:
+    """One grid cell from runs with different training seeds: mean scores and seconds, and every run."""
+    mean = {k: round(float(np.mean([r[k] for r in runs])), 4) for k in ("accuracy", "balanced_accuracy", "seconds")}
+    return {**mean, "runs": runs} if len(runs) > 1 else runs[0]
+
+
 def key(c: dict) -> str:
     return f"{c['strategy']} {c['lr']:g}"
 
@@ -117,9 +126,11 @@ def run_dataset(name: str, args, old_cells: dict | None = None) -> dict:
         grid_est = sum(estimate_seconds(c, rates, len(train), 0) or 0 for c in grid(train.modality))
         cells = dict(old_cells or {})  # grid cells of an earlier run of the same subsets (--grid-from)
         for config in [] if old_cells else grid(train.modality):
-            clear_memory_cache()  # every grid cell pays its own feature extraction
-            cells[key(config)] = {**config, **run_cell(config, train, test, size, work / f"cache-{key(config)}",
-                                                       args.seed)}
+            runs = []
+            for k in range(args.train_seeds):
+                clear_memory_cache()  # every grid cell (and training seed) pays its own feature extraction
+                runs.append(run_cell(config, train, test, size, work / f"cache-{key(config)}-{k}", args.seed + k))
+            cells[key(config)] = {**config, **_mean_of(runs)}
             print(f"  [{name} grid] {key(config)}: {cells[key(config)]}", flush=True)
         search = None
         if args.search:
@@ -183,7 +194,8 @@ def _detail(r: dict) -> list[str]:
              "| configuration | test accuracy | balanced accuracy | train s |", "|---|---|---|---|"]
     for k, c in r["cells"].items():
         mark = (" (recommended)" if k == r["recommended"] else "") + (" (best)" if k == r["best"] else "")
-        lines.append(f"| {k}{mark} | {c['accuracy']:.3f} | {c['balanced_accuracy']:.3f} | {c['seconds']:.1f} |")
+        runs = (" (" + ", ".join(f"{run['accuracy']:.3f}" for run in c["runs"]) + ")") if "runs" in c else ""
+        lines.append(f"| {k}{mark} | {c['accuracy']:.3f}{runs} | {c['balanced_accuracy']:.3f} | {c['seconds']:.1f} |")
     if r.get("search") and r["search"]["result"]:
         s = r["search"]["result"]
         lines += ["", f"Search (budget {r['search']['budget_s']:.0f} s, took {r['search']['seconds']:.0f} s "
@@ -202,7 +214,10 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=300, help="test items (pneumonia: the official 624)")
     parser.add_argument("--search", action="store_true", help="also run the budgeted search")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the subsets (and of the first training run)")
+    parser.add_argument("--train-seeds", type=int, default=1,
+                        help="training runs per grid cell (seeds SEED, SEED+1, ...): scores and times are their "
+                             "means, which keeps the luck of one run out of 'best of grid'")
     parser.add_argument("--name", default="advisor_validation")
     parser.add_argument("--reuse", action="store_true", help="reuse data sets already finished under --name")
     parser.add_argument("--grid-from", help="a results .json whose grid cells are reused (same data sets, subsets "
@@ -235,7 +250,10 @@ def main() -> None:
         header += ["search winner: test acc. (gap)", "search path s (ratio)"]
     md = [
         "## Transfer advisor validation: recommendation vs. every strategy tried", "",
-        f"Each data set: a fixed seeded stratified training subset and a fixed test split (seed {args.seed}). Grid: "
+        f"Each data set: a fixed seeded stratified training subset and a fixed test split (seed {args.seed}). "
+        + (f"Every grid cell was trained {args.train_seeds} times (training seeds {args.seed}-"
+           f"{args.seed + args.train_seeds - 1}); its accuracy and time are the means, so that 'best of grid' is "
+           "not the luckiest single run. " if args.train_seeds > 1 else "") + "Grid: "
         "feature extraction, partial (last 2 groups), LP-FT and full fine-tuning, two learning rates each, the "
         "advisor's short recipes (30 epochs on cached features, 4 otherwise; last epoch kept); backbone "
         "`embedded:efficientnet_lite0` for images, `embedded:minilm_l6` for text; every grid cell computes its own "

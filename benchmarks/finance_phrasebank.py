@@ -31,7 +31,10 @@ def splits():
     return parts
 
 
-def run(recipe: str, save: str | None, limit: int | None, epochs: int | None, threads: int) -> dict:
+def run(recipe: str, save: str | None, limit: int | None, epochs: int | None, threads: int,
+        pretrain: dict | None = None) -> dict:
+    """Train ``recipe`` (after masked-language-model pretraining on the training sentences when
+    ``pretrain`` is given) and evaluate it; with ``save``, also ship it."""
     machine = set_threads(threads)
     from suite.finance.recipes import DEFAULT_BACKBONE, train_sentiment
 
@@ -46,9 +49,13 @@ def run(recipe: str, save: str | None, limit: int | None, epochs: int | None, th
             print(f"step {state.step}/{state.total_steps} {time.perf_counter() - t0:.0f}s", flush=True)
 
     overrides = {"epochs": epochs} if epochs else {}
+    if pretrain:
+        pretrain = {**pretrain, "progress": lambda h: print(json.dumps({"pretrain": h}), flush=True)}
     solution, state = train_sentiment(train, parts["val"], DEFAULT_BACKBONE, recipe, callbacks=[log],
-                                      name="phrasebank_minilm", **overrides)
-    row = {"recipe": recipe, "backbone": DEFAULT_BACKBONE, "train_items": len(train), "val_items": len(parts["val"]),
+                                      name="phrasebank_minilm", pretrain=pretrain, **overrides)
+    name = recipe if not pretrain else (f"mlm{pretrain['epochs']}" + (f"-lora{pretrain['lora_rank']}" if
+                                                                       pretrain.get("lora_rank") else "") + f"+{recipe}")
+    row = {"recipe": name, "continued_pretraining": (solution.recipe or {}).get("continued_pretraining"), "backbone": DEFAULT_BACKBONE, "train_items": len(train), "val_items": len(parts["val"]),
            "train_seconds": round(time.perf_counter() - t0, 1), "best_epoch": state.best_epoch,
            "history": state.history, "machine": machine + " (shared with other jobs)"}
     if save:
@@ -110,6 +117,10 @@ if __name__ == "__main__":
     parser.add_argument("--limit", type=int, default=None, help="train on the first N training sentences")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--pretrain-epochs", type=int, default=0,
+                        help="first continue masked-language-model pretraining on the training sentences")
+    parser.add_argument("--pretrain-lr", type=float, default=1e-4)
+    parser.add_argument("--pretrain-lora", type=int, default=None, help="... through LoRA adapters of this rank")
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--finalize-only", action="store_true",
                         help="re-evaluate the solution at --save and rewrite its card (no training)")
@@ -118,7 +129,9 @@ if __name__ == "__main__":
         set_threads(args.threads)
         finalize(args.save, json.loads((RESULTS / f"finance_phrasebank_{args.recipe}.json").read_text()))
     elif not args.table_only:
-        run(args.recipe, args.save, args.limit, args.epochs, args.threads)
+        run(args.recipe, args.save, args.limit, args.epochs, args.threads,
+            {"epochs": args.pretrain_epochs, "lr": args.pretrain_lr, "lora_rank": args.pretrain_lora}
+            if args.pretrain_epochs else None)
     md = table()
     publish("finance_phrasebank", md, {"rows": [json.loads(f.read_text()) for f in
                                                 sorted(RESULTS.glob("finance_phrasebank_*.json"))]})

@@ -203,6 +203,54 @@ def test_recipes_learn_a_cue_word_and_lora_stores_a_small_delta(tiny_bert, recip
         assert stored["stored_keys"] == 2 * 3 + 2 and stored["base"] == "pretrained"
 
 
+def test_mask_tokens_spares_special_tokens_and_masks_every_text():
+    from suite.core.text_pretrain import mask_tokens
+
+    long = [2] + [5 + i % 17 for i in range(30)] + [3, 0, 0]  # 30 words, then padding
+    ids = torch.tensor([long, [2, 13, 3] + [0] * 31]).repeat(200, 1)
+    mask = (ids != 0).long()
+    generator = torch.Generator().manual_seed(0)
+    masked, targets = mask_tokens(ids, mask, [0, 1, 2, 3, 4], 4, len(WORDS), generator)
+    chosen = targets != -100
+    assert not chosen[torch.isin(ids, torch.tensor([0, 2, 3]))].any()  # pad, CLS, SEP never
+    assert chosen.any(1).all()  # at least one target per text, even a one-word text
+    assert torch.equal(targets[chosen], ids[chosen])
+    assert 0.13 < chosen[0::2, 1:31].float().mean() < 0.17  # about 15% of the words of the long texts
+    assert 0.75 < (masked[chosen] == 4).float().mean() < 0.85  # most chosen words become [MASK]
+    assert torch.equal(masked[~chosen], ids[~chosen])
+
+
+@pytest.mark.parametrize("lora_rank", [None, 2])
+def test_continued_pretraining_learns_the_domain_and_keeps_the_model(tiny_bert, lora_rank):
+    from suite.core.text_pretrain import continue_pretraining
+    from suite.finance.recipes import sentiment_model
+
+    model = sentiment_model(f"hf:{tiny_bert}")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    texts = list(_tiny_texts(64).items)
+    report = continue_pretraining(model, texts, epochs=12, lr=1e-2, batch_size=16, lora_rank=lora_rank)
+    history = report["history"]
+    assert history[-1]["loss"] < 0.6 * history[0]["loss"], history  # the masked words of the domain are learnt
+    after = model.state_dict()
+    assert set(after) == set(before)  # the MLM head and the adapters are gone again
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed and not any(k.startswith("head.") for k in changed)
+    if lora_rank:  # only linear weights moved, each by a rank <= lora_rank change
+        assert all(k.endswith(".weight") and before[k].ndim == 2 and "embeddings" not in k for k in changed)
+        assert max(int(torch.linalg.matrix_rank(after[k] - before[k], atol=1e-5)) for k in changed) <= lora_rank
+
+
+def test_continued_pretraining_refuses_image_models_and_empty_text(tiny_bert):
+    from suite.core import SuiteError, create_model
+    from suite.core.text_pretrain import continue_pretraining
+    from suite.finance.recipes import sentiment_model
+
+    with pytest.raises(SuiteError, match="text model"):
+        continue_pretraining(create_model("small:cnn", num_classes=2, pretrained=False), ["a b"])
+    with pytest.raises(SuiteError, match="non-empty"):
+        continue_pretraining(sentiment_model(f"hf:{tiny_bert}"), ["profit rose", " ", None])
+
+
 # ----------------------------------------------------------------------------- scores
 
 

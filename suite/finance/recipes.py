@@ -54,18 +54,33 @@ def sentiment_model(backbone: str = DEFAULT_BACKBONE, labels=None, max_length: i
 
 def train_sentiment(train, val=None, backbone: str = DEFAULT_BACKBONE, recipe: str = "lora",
                     max_length: int = MAX_LENGTH, output_dir: str | os.PathLike | None = None,
-                    callbacks=None, name: str = "finance-sentiment", **overrides):
-    """Fine-tune ``backbone`` on labelled texts with a finance recipe; returns ``(Solution, TrainerState)``."""
+                    callbacks=None, name: str = "finance-sentiment", pretrain: dict | None = None, **overrides):
+    """Fine-tune ``backbone`` on labelled texts with a finance recipe; returns ``(Solution, TrainerState)``.
+
+    ``pretrain``: first continue the encoder's masked-language-model pretraining on unlabelled
+    in-domain texts, ``{"texts": [...], "epochs": ..., "lr": ..., "lora_rank": ...}`` (see
+    :func:`suite.core.text_pretrain.continue_pretraining`); without ``texts``, the training texts.
+    """
     from suite.core import Solution
     from suite.core.trainer import Trainer, seed_everything
 
     config = recipe_config(recipe, **overrides)
     seed_everything(config.seed)
     model = sentiment_model(backbone, train.classes, max_length)
+    pretrained = None
+    if pretrain is not None:
+        from suite.core.text_pretrain import continue_pretraining
+
+        options = {"seed": config.seed, **pretrain}
+        texts = options.pop("texts", None) or list(train.items)
+        pretrained = continue_pretraining(model, texts, **options)
+        seed_everything(config.seed)
     trainer = Trainer(model, config, output_dir=output_dir, callbacks=callbacks)
     state = trainer.fit(train, val)
     recipe_info = {"name": recipe, "backbone": backbone, "max_length": max_length,
                    **dataclasses.asdict(config)}
+    if pretrained:
+        recipe_info["continued_pretraining"] = pretrained
     solution = Solution(trainer.model, train.classes, recipe=recipe_info, name=name,
                         description=f"{backbone} fine-tuned for financial sentiment with the {recipe} recipe "
                                     f"on {train.source}.")
@@ -78,4 +93,7 @@ def save_compact(solution, path: str | os.PathLike, half: bool = True) -> Path:
     matrix's change is stored as its two rank-r factors."""
     recipe = solution.recipe or {}
     rank = (recipe.get("strategy_options") or {}).get("r") if recipe.get("strategy") == "lora" else None
+    pretrain_rank = (recipe.get("continued_pretraining") or {}).get("lora_rank")
+    if pretrain_rank:  # adapters of the masked-language-model pretraining add their rank
+        rank = rank + pretrain_rank if rank else None
     return solution.save(path, storage_dtype="float16" if half else "float32", low_rank=rank)
