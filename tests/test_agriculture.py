@@ -83,6 +83,23 @@ def test_plantvillage_folders_get_leaf_groups_and_splits_keep_leaves_whole(tmp_p
     assert set(data.labels[splits["test"]]) == {0, 1}
 
 
+def test_train_ships_with_the_full_command_and_a_finished_run_ships_again_in_float16(tmp_path):
+    from suite.agriculture.train import main
+    from suite.core import Solution
+
+    data, run = _write_plantvillage(tmp_path / "pv"), tmp_path / "run"
+    recipe = ["--image-size", "32", "--n-groups", "1", "--epochs", "1", "--augment", "light", "--threads", "1"]
+    assert main(["--data", str(data), "--out", str(run), "--ship", str(tmp_path / "a"), *recipe]) == 0
+    card = (tmp_path / "a" / "README.md").read_text()
+    assert all(option in card for option in ("--epochs 1", "--n-groups 1", "--augment light", "--image-size 32"))
+    assert "--lr" not in card and "--backbone" not in card and "float16" not in card  # defaults stay off
+    assert main(["--data", str(data), "--out", str(run), "--ship-run", "--ship", str(tmp_path / "b"), "--half"]) == 0
+    shipped = Solution.load(tmp_path / "b")
+    assert "as float16" in shipped.card and "--epochs 1" in shipped.card
+    assert (tmp_path / "b" / "model.safetensors").stat().st_size < 0.7 * (tmp_path / "a" / "model.safetensors").stat().st_size
+    assert main(["--data", str(data), "--out", str(tmp_path / "nothing"), "--ship-run", "--ship", str(tmp_path / "c")]) == 2
+
+
 def test_csv_leaf_column_and_file_name_pattern_give_groups(tmp_path):
     root = tmp_path / "own"
     (root / "rust").mkdir(parents=True)

@@ -21,6 +21,11 @@ def _ci(report: dict, metric: str) -> str:
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
 
 
+def _fmt(value) -> str:
+    """A metric to 3 decimals; ``n/a`` when undefined (e.g. the precision of a class never predicted)."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def onnx_figures(solution) -> dict:
     """Export ``solution`` to a temporary ONNX file: size, parity with PyTorch and single-image latency."""
     from suite.core.export import export_onnx
@@ -30,11 +35,11 @@ def onnx_figures(solution) -> dict:
 
 
 def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: float | None, command: str,
-               onnx: dict | None = None) -> str:
+               onnx: dict | None = None, storage_dtype: str = "float32") -> str:
     """The model card markdown."""
     per_class = report.get("per_class", {})
-    rows = "\n".join(f"| {display_name(label)} | {row['recall']:.3f} | {row['precision']:.3f} | {row['support']} |"
-                     for label, row in per_class.items())
+    rows = "\n".join(f"| {display_name(label)} | {_fmt(row.get('recall'))} | {_fmt(row.get('precision'))} | "
+                     f"{row['support']} |" for label, row in per_class.items())
     size = solution.preprocess.input_size
     backbone_groups = len(solution.model.param_groups()) - 1
     every_layer = int(recipe.get("n_groups") or 0) >= backbone_groups
@@ -44,7 +49,10 @@ def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: fl
     weights = ("- weights: every tensor changed in training, so all are stored" if every_layer else
                "- weights: only the fine-tuned blocks and the head are stored; the rest comes from the embedded "
                "backbone package")
-    weakest = min(per_class.items(), key=lambda kv: kv[1]["recall"]) if per_class else None
+    if storage_dtype == "float16":
+        weights += ("; as float16 (loaded back to float32); the metrics below are those of this stored "
+                    "solution, reloaded")
+    weakest = min(per_class.items(), key=lambda kv: kv[1]["recall"] or 0.0) if per_class else None
     lines = [
         f"# {solution.name}: tomato leaf disease detection",
         "",
@@ -100,7 +108,7 @@ def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: fl
         + ("test accuracy is below the 98-99% reported for PlantVillage with thousands of photos per class"
            if report["metrics"].get("accuracy", 0) < 0.98 else
            f"the {report['n']} test photos are too few to tell 98% from 99% (see the interval)")
-        + (f"; the weakest class is {display_name(weakest[0])} (recall {weakest[1]['recall']:.2f}), whose lesions "
+        + (f"; the weakest class is {display_name(weakest[0])} (recall {_fmt(weakest[1]['recall'])}), whose lesions "
            "look like those of the other blights and leaf spots." if weakest else "."),
         "- Knows tomato only; other crops and several leaves in one photo are outside its scope. The input guard "
         "and the leaf-colour check flag many such photos, not all.",
@@ -125,8 +133,12 @@ def set_card_section(card: str, title: str, body: str) -> str:
     return card.replace("## Limits\n", section + "## Limits\n", 1)
 
 
-def ship_solution(result, data, path, recipe, seconds: float | None, command: str) -> Path:
-    """Save ``result.solution`` to ``path`` with the agriculture model card and metrics in config.json."""
+def ship_solution(result, data, path, recipe, seconds: float | None, command: str,
+                  storage_dtype: str = "float32") -> Path:
+    """Save ``result.solution`` to ``path`` with the agriculture model card and metrics in config.json.
+
+    ``storage_dtype="float16"`` halves the file; ``python -m suite.agriculture.train --half`` then
+    scores the reloaded solution and, when a test prediction moved, writes the card from that score."""
     solution, report = result.solution, result.report
     solution.name = "tomato"
     solution.description = "Tomato leaf disease detection (9 diseases and healthy) from one leaf photo."
@@ -138,5 +150,5 @@ def ship_solution(result, data, path, recipe, seconds: float | None, command: st
                         "onnx": {k: v for k, v in onnx.items() if k != "path"}}
     folder = Path(str(data.source).split()[-1]).name
     desc = f"the leaf-aware test split of {folder} ({report['n']} photos, never trained on)"
-    solution.card = build_card(solution, report, desc, recipe_dict, seconds, command, onnx)
-    return solution.save(path)
+    solution.card = build_card(solution, report, desc, recipe_dict, seconds, command, onnx, storage_dtype)
+    return solution.save(path, storage_dtype=storage_dtype)

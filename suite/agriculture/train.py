@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leaf-col", help="CSV column with a leaf or plant id")
     parser.add_argument("--leaf-pattern", help="regular expression whose first group in a file name is the leaf id")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--ship-run", action="store_true",
+                        help="do not train: ship the run already in --out (its recipe, report and seconds) to --ship")
+    parser.add_argument("--half", action="store_true",
+                        help="store the shipped weights as float16 (checked: every test prediction must stay)")
     defaults = Recipe()
     for key in ("backbone", "image_size", "n_groups", "epochs", "lr", "batch_size", "augment", "label_smoothing",
                 "seed"):
@@ -96,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
 
     recipe = Recipe(**{k: getattr(args, k) for k in ("backbone", "image_size", "n_groups", "epochs", "lr",
                                                          "batch_size", "augment", "label_smoothing", "seed")})
+    if args.ship_run:
+        try:
+            return ship_run(args.out, args.data, args.ship, half=args.half, leaf_col=args.leaf_col,
+                            leaf_pattern=args.leaf_pattern)
+        except SuiteError as exc:
+            print(f"error: {exc}")
+            return 2
     try:
         data = load_leaves(args.data, leaf_col=args.leaf_col, leaf_pattern=args.leaf_pattern)
         start = time.perf_counter()
@@ -108,13 +119,78 @@ def main(argv: list[str] | None = None) -> int:
     ci = result.report.get("ci95", {}).get("accuracy")
     print(f"test accuracy {metrics.get('accuracy'):.4f} 95% CI {ci} ({seconds:.0f} s)")
     (Path(args.out) / "run.json").write_text(json.dumps({"recipe": recipe.__dict__, "seconds": seconds,
-                                                         "data": str(args.data)}, indent=2))
+                                                         "data": str(args.data), "command": _command(args)},
+                                                        indent=2))
     if args.ship:
-        from .card import ship_solution
-
-        ship_solution(result, data, args.ship, recipe, seconds, command=_command(args))
+        _ship(result, data, args.ship, recipe, seconds, _command(args), args.half)
         print(f"solution with model card written to {args.ship}")
     return 0
+
+
+def ship_run(run: str | os.PathLike, data_path, ship: str | None, half: bool = False, **load_options) -> int:
+    """Ship a finished run folder (``run.json``, ``solution/``, ``report/report.json``) with the model card."""
+    from types import SimpleNamespace
+
+    from suite.core import Solution
+
+    from .data import load_leaves
+
+    run = Path(run)
+    if not ship:
+        raise SuiteError("--ship-run needs --ship DIR")
+    for needed in ("run.json", "solution/config.json", "report/report.json"):
+        if not (run / needed).is_file():
+            raise SuiteError(f"{run}: no {needed}; is it a finished `python -m suite.agriculture.train` run?")
+    info = json.loads((run / "run.json").read_text())
+    recipe = Recipe(**{k: v for k, v in info["recipe"].items() if k in vars(Recipe())})
+    command = info.get("command") or _command(SimpleNamespace(data=data_path, out=str(run), ship=None,
+                                                              leaf_col=None, leaf_pattern=None, **vars(recipe)))
+    if "--ship" not in command:
+        command += f" --ship {ship}" + (" --half" if half else "")
+    data = load_leaves(data_path, **load_options)
+    result = SimpleNamespace(solution=Solution.load(run / "solution"),
+                             report=json.loads((run / "report" / "report.json").read_text()))
+    _ship(result, data, ship, recipe, info.get("seconds"), command, half)
+    print(f"solution with model card written to {ship}")
+    return 0
+
+
+def _shipped_report(ship, trained, data, report: dict) -> dict | None:
+    """Score the shipped (reloaded) solution on the run's test split; ``None`` when every prediction is
+    the trained model's, else the reloaded model's report (float16 storage can move a borderline photo)."""
+    import numpy as np
+
+    from suite.core import Solution
+    from suite.core.evaluation import evaluate_predictions
+
+    test = data.subset(leaf_splits(data)["test"])
+    images = [test.load(i) for i in range(len(test))]
+    before = np.asarray(trained.predict_proba(images))
+    if abs(float((before.argmax(1) == test.labels).mean()) - report["metrics"]["accuracy"]) > 1e-9:
+        raise SuiteError(f"the run's report does not match its test split (accuracy "
+                         f"{report['metrics']['accuracy']:.4f}): was it trained on other data?")
+    shipped = Solution.load(ship)
+    after = np.asarray(shipped.predict_proba(images))
+    changed = int((before.argmax(1) != after.argmax(1)).sum())
+    print(f"shipped solution checked: {changed} of {len(test)} test predictions changed (max |dp| "
+          f"{np.abs(before - after).max():.1e})")
+    if not changed:
+        return None
+    return evaluate_predictions(test.labels, after, shipped.labels, task=shipped.task, data_desc=report.get("data", ""))
+
+
+def _ship(result, data, ship, recipe, seconds, command: str, half: bool) -> None:
+    """Ship with the card; with ``half``, the card reports the reloaded float16 solution's metrics."""
+    from types import SimpleNamespace
+
+    from .card import ship_solution
+
+    dtype = "float16" if half else "float32"
+    ship_solution(result, data, ship, recipe, seconds, command=command, storage_dtype=dtype)
+    reloaded = _shipped_report(ship, result.solution, data, result.report)
+    if reloaded is not None:
+        ship_solution(SimpleNamespace(solution=result.solution, report=reloaded), data, ship, recipe, seconds,
+                      command=command, storage_dtype=dtype)
 
 
 def _command(args) -> str:
@@ -125,7 +201,7 @@ def _command(args) -> str:
     leaf = "".join(f" --{key.replace('_', '-')} '{getattr(args, key)}'" for key in ("leaf_col", "leaf_pattern")
                    if getattr(args, key, None))
     return ("python -m suite.agriculture.train --data " + str(args.data) + " --out " + str(args.out) + options + leaf
-            + (f" --ship {args.ship}" if args.ship else ""))
+            + (f" --ship {args.ship}" if args.ship else "") + (" --half" if getattr(args, "half", False) else ""))
 
 
 if __name__ == "__main__":
