@@ -50,8 +50,8 @@ def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: fl
                "- weights: only the fine-tuned blocks and the head are stored; the rest comes from the embedded "
                "backbone package")
     if storage_dtype == "float16":
-        weights += ("; as float16 (loaded back to float32); the metrics below are those of this stored "
-                    "solution, reloaded")
+        weights += ("; as float16 (loaded back to float32); its test predictions were compared with the "
+                    "float32 model's, and the metrics below are those of the stored solution's predictions")
     weakest = min(per_class.items(), key=lambda kv: kv[1]["recall"] or 0.0) if per_class else None
     lines = [
         f"# {solution.name}: tomato leaf disease detection",

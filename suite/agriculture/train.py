@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ship-run", action="store_true",
                         help="do not train: ship the run already in --out (its recipe, report and seconds) to --ship")
     parser.add_argument("--half", action="store_true",
-                        help="store the shipped weights as float16 (checked: every test prediction must stay)")
+                        help="store the shipped weights as float16 (the reloaded solution is scored again; the "
+                             "card reports that score when a test prediction moved)")
     defaults = Recipe()
     for key in ("backbone", "image_size", "n_groups", "epochs", "lr", "batch_size", "augment", "label_smoothing",
                 "seed"):
