@@ -164,13 +164,14 @@ def _recommend(profile: dict, fit: dict, raw: dict | None) -> tuple[str, float |
         reasons.append(f"Fewer than {SMALL} items per class are too few to move a backbone without over-fitting: "
                        f"feature extraction (label more data to fine-tune).")
         return "feature_extraction", None, reasons
-    if not similar and n < LARGE and profile.get("modality") != "text":
+    far_images = not similar and profile.get("modality") != "text"
+    if far_images and n < LARGE:
         reasons.append(f"Far from the source domain with fewer than {LARGE} items per class: too few to re-learn "
                        f"the features in a short schedule (on USPS digit subsets full fine-tuning lost 9-16 points "
                        f"to a head on cached features): feature extraction; a budgeted search (`--budget`) tries "
                        f"fine-tuning too.")
         return "feature_extraction", None, reasons
-    if not similar and n < HUGE and profile.get("modality") != "text":
+    if far_images and n < HUGE:
         reasons.append(f"Far from the source domain with {LARGE}-{HUGE - 1} items per class: re-learn the top of "
                        f"the network at a low learning rate ({FAR_PARTIAL_LR:g}) and keep its general low-level "
                        f"filters: partial fine-tuning (on 6 PneumoniaMNIST and BreastMNIST subsets of 120 per "
