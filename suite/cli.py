@@ -134,7 +134,7 @@ def _predict_run(args: argparse.Namespace) -> int:
 _CONFIG_HELP = {
     "epochs": "training epochs", "batch_size": "batch size", "lr": "learning rate of the head (groups below "
     "get lr x lr_decay^depth with discriminative strategies); try 1e-2 for feature_extraction, 1e-3 otherwise",
-    "weight_decay": "AdamW weight decay", "optimizer": "adamw or sgd", "schedule": "cosine, onecycle or constant",
+    "weight_decay": "AdamW weight decay", "optimizer": "adamw or sgd", "schedule": "cosine, linear, onecycle or constant",
     "warmup": "warm-up as a fraction of all steps", "strategy": "feature_extraction, partial, full, "
     "discriminative, gradual_unfreezing, lp_ft, lora or finbert (discriminative + gradual unfreezing)",
     "augment": "none, light, standard, medical or field (unset: light when the backbone trains; cached "

@@ -535,6 +535,18 @@ def test_none_is_identity_and_others_vary():
     assert all(np.array_equal(o, np.asarray(again(img), dtype=int)) for o in outputs)  # seeded: reproducible
 
 
+def test_field_mix_gives_about_half_the_images_the_field_preset():
+    img = smooth_image(4)
+    mix = augmentation("field_mix", size=48, seed=0)
+    used = []
+    build = mix._pipeline
+    mix._pipeline = lambda preset, h, w: used.append(preset) or build(preset, h, w)
+    for _ in range(200):
+        mix(img)
+    assert set(used) == {"field", "light"}
+    assert 0.4 < used.count("field") / len(used) < 0.6
+
+
 def test_medical_preset_does_not_change_colour():
     img = Image.fromarray(np.stack([np.asarray(smooth_image(3, mode="L"))] * 3, axis=-1))
     medical = augmentation("medical", seed=0)
@@ -544,7 +556,7 @@ def test_medical_preset_does_not_change_colour():
 
 
 def test_unknown_preset_lists_valid_ones():
-    with pytest.raises(SuiteError, match=r"'fancy'.*\['field', 'light', 'medical', 'none', 'standard'\]"):
+    with pytest.raises(SuiteError, match=r"'fancy'.*\['field', 'field_mix', 'light', 'medical', 'none', 'standard'\]"):
         augmentation("fancy")
 
 

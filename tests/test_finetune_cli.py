@@ -80,7 +80,7 @@ def test_export_text_solution(tmp_path):
 @pytest.mark.parametrize("args,words", [
     (["train", "--data", "/no/such/folder", "--out", "x"], ["/no/such/folder"]),
     (["train", "--data", "{folder}", "--out", "{tmp}", "--strategy", "magic"], ["unknown strategy", "partial"]),
-    (["train", "--data", "{folder}", "--out", "{tmp}", "--schedule", "linear"], ["schedule must be one of"]),
+    (["train", "--data", "{folder}", "--out", "{tmp}", "--schedule", "step"], ["schedule must be one of"]),
     (["train", "--data", "{folder}", "--out", "{tmp}", "--backbone", "tv:resnet18"], ["tv:resnet18", "cache"]),
     (["evaluate", "/no/solution", "--data", "{folder}"], ["not a Solution directory"]),
     (["train", "--data", "{folder}", "--out", "{tmp}", "--adapt", "dann"], ["needs unlabelled target data"]),

@@ -129,6 +129,9 @@ def test_class_weights_and_balanced_sampler(small_model, photo_data):
     ("cosine", 9, 100, 10, 1.0),
     ("cosine", 55, 100, 10, 0.5),
     ("cosine", 100, 100, 10, 0.0),
+    ("linear", 9, 100, 10, 1.0),
+    ("linear", 55, 100, 10, 0.5),
+    ("linear", 100, 100, 10, 0.0),
     ("constant", 80, 100, 10, 1.0),
     ("onecycle", 0, 100, 0, 1 / 25 + (1 - 1 / 25) / 30),
 ])
@@ -137,7 +140,7 @@ def test_learning_rate_schedules(schedule, step, total, warmup, expected):
 
 
 @pytest.mark.parametrize("kw,words", [
-    ({"schedule": "linear"}, "schedule must be one of"),
+    ({"schedule": "step"}, "schedule must be one of"),
     ({"monitor": "f1"}, "monitor must be"),
     ({"epochs": 0}, "epochs"),
 ])

@@ -89,7 +89,10 @@ with tabs[1]:
 
     adapt_view("agriculture", strategy="partial", epochs=8, lr=2e-3, image_size=128, augment="field",
                task_note="Class folders per disease (PlantVillage `Crop___Disease` names are fine). The "
-                         "`field` preset imitates field photos: backgrounds, shadows, glare, blur, JPEG.")
+                         "`field` preset imitates field photos: backgrounds, shadows, glare, blur, JPEG. These "
+                         "are quick-start settings (EfficientNet-Lite0, 128 px: minutes on a laptop); the shipped "
+                         "tomato model's recipe is `python -m suite.agriculture.train --data DIR --out RUN` "
+                         "(EfficientNet-Lite2, 224 px, 12 epochs: about 47 min on one CPU core).")
 with tabs[2]:
     from apps.compare_view import compare_view
 

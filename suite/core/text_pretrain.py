@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .errors import SuiteError
+from .trainer import lr_factor
 
 MASK_SHARE = 0.15  # BERT: 15% of tokens are predicted; of those 80% [MASK], 10% random, 10% unchanged
 LORA_TARGETS = ("query", "key", "value", "dense")
@@ -103,8 +104,7 @@ def continue_pretraining(model, texts: list[str], epochs: int = 10, lr: float = 
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     steps = epochs * math.ceil(len(texts) / batch_size)
     warm = max(1, int(warmup * steps))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, warm, "linear"))
     special = list(tokenizer.all_special_ids)
     history, start, rng = [], time.perf_counter(), np.random.default_rng(seed)
     was_training = encoder.training

@@ -27,7 +27,7 @@ from .features import extract_features, input_loader, predict_logits, to_device
 from .freezing import unfreeze
 from .strategies import Strategy, create_strategy
 
-SCHEDULES = ("cosine", "onecycle", "constant")
+SCHEDULES = ("cosine", "linear", "onecycle", "constant")
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.safetensors"
 
@@ -102,8 +102,10 @@ def lr_factor(step: int, total: int, warmup_steps: int, schedule: str) -> float:
         return start + (1 - start) * (step + 1) / warmup_steps
     if schedule == "constant":
         return 1.0
-    progress = (step - warmup_steps) / max(1, total - warmup_steps)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    progress = min(1.0, (step - warmup_steps) / max(1, total - warmup_steps))
+    if schedule == "linear":
+        return 1.0 - progress
+    return 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def class_weight_vector(labels: np.ndarray, num_classes: int) -> torch.Tensor:

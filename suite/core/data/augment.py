@@ -14,8 +14,9 @@ import numpy as np
 
 from ..errors import SuiteError
 
-PRESETS = {"none", "light", "standard", "medical", "field"}
+PRESETS = {"none", "light", "standard", "medical", "field", "field_mix"}
 CLUTTER_PROBABILITY = 0.5  # "field": chance of replacing the background around the subject by texture
+FIELD_MIX_SHARE = 0.5  # "field_mix": share of images that get "field"; the others get "light"
 # soil, dry grass, grass, stone, sand, bark: colours for the random background texture
 CLUTTER_COLOURS = np.array([(62, 46, 30), (140, 128, 80), (68, 104, 42), (96, 96, 90), (176, 160, 130), (88, 64, 44)],
                            dtype=np.float32)
@@ -163,15 +164,21 @@ class Augmentation:
         for pipeline in self._pipelines.values():
             pipeline.set_random_seed(seed)
 
-    def _pipeline(self, height: int, width: int):
+    def _pipeline(self, preset: str, height: int, width: int):
         import albumentations as A
 
         out = (self.size, self.size) if self.size else (height, width)
-        if out not in self._pipelines:
+        if (preset, out) not in self._pipelines:
             resize = [A.Resize(*out, area_for_downscale="image")] if self.size else []
-            steps = _preset_transforms(self.preset, min(out))
-            self._pipelines[out] = A.Compose(resize + steps, seed=int(self._rng.integers(2**31)))
-        return self._pipelines[out]
+            steps = _preset_transforms(preset, min(out))
+            self._pipelines[preset, out] = A.Compose(resize + steps, seed=int(self._rng.integers(2**31)))
+        return self._pipelines[preset, out]
+
+    def _draw_preset(self) -> str:
+        """The preset for this image: ``field_mix`` picks ``field`` or ``light``, the others are fixed."""
+        if self.preset != "field_mix":
+            return self.preset
+        return "field" if self._rng.random() < FIELD_MIX_SHARE else "light"
 
     def __call__(self, img):
         from PIL import Image
@@ -181,9 +188,10 @@ class Augmentation:
         self._follow_worker_seed()
         mode = img.mode if img.mode in ("L", "RGB") else "RGB"
         rgb = np.asarray(img.convert("RGB"))
-        if self.preset == "field" and self._rng.random() < CLUTTER_PROBABILITY:
+        preset = self._draw_preset()
+        if preset == "field" and self._rng.random() < CLUTTER_PROBABILITY:
             rgb = add_background_clutter(rgb, self._rng)
-        out = self._pipeline(*rgb.shape[:2])(image=rgb)["image"]
+        out = self._pipeline(preset, *rgb.shape[:2])(image=rgb)["image"]
         return Image.fromarray(out).convert(mode)
 
 
@@ -211,8 +219,9 @@ def volume_augmentation(preset: str, seed: int | None = None):
 
 def augmentation(preset: str, size: int | None = None, seed: int | None = None) -> Augmentation:
     """A PIL -> PIL augmentation preset: ``none``, ``light``, ``standard``, ``medical`` (no colour
-    changes or flips: small shifts/rotations/scaling, brightness/contrast) or ``field`` (shadows,
-    glare, blur, perspective, JPEG, colour shifts, background clutter)."""
+    changes or flips: small shifts/rotations/scaling, brightness/contrast), ``field`` (shadows,
+    glare, blur, perspective, JPEG, colour shifts, background clutter) or ``field_mix`` (each image
+    gets ``field`` or ``light``, half and half: the model also sees lab-like photos)."""
     if preset not in PRESETS:
         raise SuiteError(f"unknown augmentation preset {preset!r}; choose one of {sorted(PRESETS)}")
     if size is not None and (not isinstance(size, int) or size < 8):
