@@ -245,22 +245,3 @@ def test_driving_page_segments_an_uploaded_frame():
     at.button(key="driving_adapt_go").click().run()
     assert not at.exception
     assert any("BatchNorm layers re-estimated" in s.value for s in at.success)
-
-
-def test_spatial_prior_moves_ambiguous_pseudo_labels_to_where_classes_lie(monkeypatch):
-    from suite.driving import adapt
-
-    labels = torch.full((20, 8, 8), 3, dtype=torch.uint8)  # road below ...
-    labels[:, :4] = 0  # ... sky above
-    labels[0, 0, 0] = IGNORE
-    prior = adapt.spatial_prior(labels, smooth=1)
-    assert prior.shape == (len(CAMVID_CLASSES), 8, 8)
-    assert torch.allclose(prior[0, :4], torch.ones(4, 8)) and torch.allclose(prior[3, 4:], torch.ones(4, 8))
-    assert prior[0, 4:].max() == pytest.approx(1e-3) and prior[5].max() == pytest.approx(1e-3)
-    probs = torch.zeros(2, len(CAMVID_CLASSES), 8, 8)
-    probs[:, 0], probs[:, 3] = 0.55, 0.45  # the model is unsure everywhere and leans to sky
-    monkeypatch.setattr(adapt, "predict_features", lambda model, target, size: iter([probs]))
-    plain, _ = adapt.pseudo_labels(None, None, (8, 8), fraction=1.0, cap=0.0)
-    assert (plain == 0).all()
-    with_prior, _ = adapt.pseudo_labels(None, None, (8, 8), fraction=1.0, cap=0.0, prior=prior)
-    assert (with_prior[:, :4] == 0).all() and (with_prior[:, 4:] == 3).all()

@@ -284,29 +284,12 @@ def predict_features(model: SegmentationModel, fs: FeatureSet, size: tuple[int, 
         yield model.decode(fs.batch(slice(i, i + batch_size)), size=size).softmax(1)
 
 
-def spatial_prior(labels: torch.Tensor, smooth: int = 9, floor: float = 1e-3) -> torch.Tensor:
-    """Where each class lies in the frame: ``(C, H, W)`` class frequencies per pixel over ``labels``
-    ``(N, H, W)`` (11 ignored), box-smoothed over ``smooth`` pixels and floored (CBST-SP, Zou et al. 2018)."""
-    counts = torch.zeros(NUM_CLASSES, *labels.shape[-2:], dtype=torch.float64)
-    for i in range(0, len(labels), 64):
-        onehot = F.one_hot(labels[i:i + 64].long().clamp(max=NUM_CLASSES), NUM_CLASSES + 1)[..., :NUM_CLASSES]
-        counts += onehot.sum(0).permute(2, 0, 1).double()
-    freq = (counts / counts.sum(0, keepdim=True).clamp(min=1)).float()
-    freq = F.avg_pool2d(freq[None], smooth, stride=1, padding=smooth // 2, count_include_pad=False)[0]
-    return freq.clamp(min=floor)
-
-
 @torch.no_grad()
 def pseudo_labels(model: SegmentationModel, target: FeatureSet, size: tuple[int, int], fraction: float = 0.5,
-                  cap: float = 0.9, prior: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+                  cap: float = 0.9) -> tuple[torch.Tensor, dict]:
     """Class-balanced pseudo-labels (CBST, Zou et al. 2018): for each class keep its most confident
-    ``fraction`` of predicted pixels (confidence threshold at most ``cap``); the rest is ignored (11).
-    ``prior`` (``(C, H, W)`` from :func:`spatial_prior`) reweights the probabilities by where each class
-    can be in the frame before choosing (CBST-SP)."""
+    ``fraction`` of predicted pixels (confidence threshold at most ``cap``); the rest is ignored (11)."""
     probs = torch.cat([p.half() for p in predict_features(model, target, size)])
-    if prior is not None:
-        scored = probs.float() * F.interpolate(prior[None], size=size, mode="bilinear", align_corners=False)
-        probs = (scored / scored.sum(1, keepdim=True)).half()
     conf, pred = probs.float().max(1)
     thresholds = torch.full((NUM_CLASSES,), cap)
     for c in range(NUM_CLASSES):
