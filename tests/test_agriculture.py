@@ -100,6 +100,31 @@ def test_train_ships_with_the_full_command_and_a_finished_run_ships_again_in_flo
     assert main(["--data", str(data), "--out", str(tmp_path / "nothing"), "--ship-run", "--ship", str(tmp_path / "c")]) == 2
 
 
+def test_soup_of_finished_runs_averages_their_weights_and_ships_with_its_card(tmp_path):
+    import torch
+
+    from suite.agriculture.train import main
+    from suite.core import Solution
+
+    data = _write_plantvillage(tmp_path / "pv")
+    recipe = ["--image-size", "32", "--n-groups", "1", "--epochs", "1", "--threads", "1"]
+    for preset in ("light", "field"):
+        assert main(["--data", str(data), "--out", str(tmp_path / preset), "--augment", preset, *recipe]) == 0
+    runs = [str(tmp_path / "light"), str(tmp_path / "field")]
+    assert main(["--data", str(data), "--out", str(tmp_path / "soup"), "--soup", *runs,
+                 "--ship", str(tmp_path / "shipped")]) == 0
+    a, b = (Solution.load(Path(r) / "solution").model.state_dict() for r in runs)
+    soup = Solution.load(tmp_path / "shipped")
+    key = next(k for k, v in a.items() if v.is_floating_point() and not torch.equal(v, b[k]))
+    assert torch.allclose(soup.model.state_dict()[key], (a[key] + b[key]) / 2, atol=1e-6)
+    assert soup.guard is not None and (tmp_path / "soup" / "report" / "report.json").is_file()
+    assert "uniform soup" in soup.card and "`light`, `field`" in soup.card and "--soup" in soup.card
+    assert main(["--data", str(data), "--out", str(tmp_path / "other"), "--augment", "light", "--seed", "1",
+                 *recipe]) == 0
+    assert main(["--data", str(data), "--out", str(tmp_path / "bad"), "--soup", runs[0],
+                 str(tmp_path / "other")]) == 2  # another seed: another test split
+
+
 def test_csv_leaf_column_and_file_name_pattern_give_groups(tmp_path):
     root = tmp_path / "own"
     (root / "rust").mkdir(parents=True)

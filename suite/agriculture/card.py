@@ -66,10 +66,14 @@ def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: fl
         "## Model",
         f"- backbone: `{solution.model.spec}` (ImageNet), input {size[1]}x{size[2]} RGB, "
         f"{solution.preprocess.interpolation} resize, ImageNet mean/std",
-        f"- recipe: {strategy}, "
-        f"{recipe.get('epochs')} epochs, AdamW lr {recipe.get('lr')}, batch {recipe.get('batch_size')}, "
-        f"label smoothing {recipe.get('label_smoothing')}, augmentation preset `{recipe.get('augment')}`, "
-        f"seed {recipe.get('seed')}",
+        "- recipe: " + (f"a uniform soup (the weight average, Wortsman et al. 2022) of {len(recipe['soup'])} runs "
+                        "from the same pretrained weights, one per augmentation preset "
+                        + ", ".join(f"`{a}`" for a in str(recipe.get("augment")).split("+")) + "; each run: "
+                        if recipe.get("soup") else "")
+        + f"{strategy}, {recipe.get('epochs')} epochs, AdamW lr {recipe.get('lr')}, batch {recipe.get('batch_size')}, "
+        f"label smoothing {recipe.get('label_smoothing')}, "
+        + ("" if recipe.get("soup") else f"augmentation preset `{recipe.get('augment')}`, ")
+        + f"seed {recipe.get('seed')}",
         f"- labels: {', '.join(display_name(lab) for lab in solution.labels)}",
         weights,
         "",
@@ -118,7 +122,8 @@ def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: fl
         "```bash",
         command,
         "```",
-        f"Training took {seconds:.0f} s on a shared 2-core CPU." if seconds else "",
+        (f"Training took {seconds:.0f} s on a shared 2-core CPU" + (", all runs together." if recipe.get("soup")
+                                                                     else ".")) if seconds else "",
         "",
     ]
     return "\n".join(lines)
@@ -143,7 +148,7 @@ def ship_solution(result, data, path, recipe, seconds: float | None, command: st
     solution.name = "tomato"
     solution.description = "Tomato leaf disease detection (9 diseases and healthy) from one leaf photo."
     onnx = onnx_figures(solution)
-    recipe_dict = {k: v for k, v in vars(recipe).items() if k != "extra"}
+    recipe_dict = {**{k: v for k, v in vars(recipe).items() if k != "extra"}, **recipe.extra}
     solution.recipe = {**solution.recipe, "agriculture_recipe": recipe_dict, "command": command}
     solution.metrics = {**solution.metrics, "per_class_recall": {lab: row["recall"] for lab, row in
                                                                  report.get("per_class", {}).items()},

@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--ship-run", action="store_true",
                         help="do not train: ship the run already in --out (its recipe, report and seconds) to --ship")
+    parser.add_argument("--soup", nargs="+", metavar="RUN",
+                        help="do not train: average these finished runs (same split seed) into one model "
+                             "(a uniform model soup) written to --out, and shipped with --ship")
     parser.add_argument("--half", action="store_true",
                         help="store the shipped weights as float16 (the reloaded solution is scored again; the "
                              "card reports that score when a test prediction moved)")
@@ -102,6 +105,14 @@ def main(argv: list[str] | None = None) -> int:
 
     recipe = Recipe(**{k: getattr(args, k) for k in ("backbone", "image_size", "n_groups", "epochs", "lr",
                                                          "batch_size", "augment", "label_smoothing", "seed")})
+    if args.soup:
+        try:
+            soup_runs(args.soup, args.data, args.out, args.ship, half=args.half, leaf_col=args.leaf_col,
+                      leaf_pattern=args.leaf_pattern)
+            return 0
+        except SuiteError as exc:
+            print(f"error: {exc}")
+            return 2
     if args.ship_run:
         try:
             return ship_run(args.out, args.data, args.ship, half=args.half, leaf_col=args.leaf_col,
@@ -127,6 +138,59 @@ def main(argv: list[str] | None = None) -> int:
         _ship(result, data, args.ship, recipe, seconds, _command(args), args.half)
         print(f"solution with model card written to {args.ship}")
     return 0
+
+
+def soup_runs(runs: list, data_path, out: str | os.PathLike, ship: str | None = None, half: bool = False,
+              **load_options):
+    """Average finished runs (their ``--out`` folders) into one model, a uniform soup (Wortsman et al.
+    2022): fit its input guard on the training split, score it on the runs' shared test split, write
+    ``out`` like a run (``solution/``, ``report/``, ``run.json``) and, with ``ship``, ship it with the card.
+    Every run must come from the same data and split seed (the test split stays unseen by each)."""
+    from types import SimpleNamespace
+
+    from suite.core import Solution
+    from suite.core.evaluation import write_report
+    from suite.core.finetune import evaluate_solution
+    from suite.core.soup import uniform_soup
+
+    from .data import load_leaves
+
+    infos = []
+    for run in map(Path, runs):
+        if not (run / "run.json").is_file() or not (run / "solution" / "config.json").is_file():
+            raise SuiteError(f"{run}: no run.json or solution/; is it a finished `python -m suite.agriculture.train` run?")
+        infos.append(json.loads((run / "run.json").read_text()))
+    recipes = [Recipe(**{k: v for k, v in i["recipe"].items() if k in vars(Recipe())}) for i in infos]
+    if len({r.seed for r in recipes}) > 1:
+        raise SuiteError("runs to average must share their seed (it fixes the test split): "
+                         + ", ".join(f"{run}: {r.seed}" for run, r in zip(runs, recipes)))
+    started = time.perf_counter()
+    soup = uniform_soup([Solution.load(Path(run) / "solution") for run in runs])
+    soup.name = "tomato"
+    data = load_leaves(data_path, **load_options)
+    splits = leaf_splits(data, seed=recipes[0].seed)
+    soup.fit_guard(data.subset(splits["train"]))
+    test = data.subset(splits["test"])
+    desc = f"test split of {data.source} ({len(test)} items, never trained on)"
+    report, probs = evaluate_solution(soup, test, data_desc=desc, seed=recipes[0].seed)
+    soup.metrics = {"data": desc, **report["metrics"], "ci95": report["ci95"]}
+    out = Path(out)
+    write_report(report, out / "report", test.labels, probs, title=f"tomato: uniform soup of {len(runs)} runs")
+    soup.save(out / "solution")
+    recipe = Recipe(**{**vars(recipes[0]), "augment": "+".join(r.augment for r in recipes),
+                       "extra": {"soup": [str(run) for run in runs]}})
+    seconds = sum(i.get("seconds") or 0 for i in infos) + time.perf_counter() - started
+    command = "\n".join([i.get("command", "").split(" --ship")[0] for i in infos] + [
+        f"python -m suite.agriculture.train --data {data_path} --out {out} --soup {' '.join(map(str, runs))}"
+        + (f" --ship {ship}" if ship else "") + (" --half" if half else "")])
+    (out / "run.json").write_text(json.dumps({"recipe": {k: v for k, v in vars(recipe).items()}, "seconds": seconds,
+                                              "data": str(data_path), "command": command}, indent=2))
+    accuracy, ci = report["metrics"]["accuracy"], report["ci95"]["accuracy"]
+    print(f"soup of {len(runs)} runs: test accuracy {accuracy:.4f} 95% CI {ci}")
+    if ship:
+        _ship(SimpleNamespace(solution=soup, report=report), data, ship, recipe, seconds, command, half)
+        print(f"solution with model card written to {ship}")
+    return soup, report
 
 
 def ship_run(run: str | os.PathLike, data_path, ship: str | None, half: bool = False, **load_options) -> int:
@@ -157,7 +221,7 @@ def ship_run(run: str | os.PathLike, data_path, ship: str | None, half: bool = F
     return 0
 
 
-def _shipped_report(ship, trained, data, report: dict) -> dict | None:
+def _shipped_report(ship, trained, data, report: dict, seed: int = 0) -> dict | None:
     """Score the shipped (reloaded) solution on the run's test split; ``None`` when every prediction is
     the trained model's, else the reloaded model's report (float16 storage can move a borderline photo)."""
     import numpy as np
@@ -165,7 +229,7 @@ def _shipped_report(ship, trained, data, report: dict) -> dict | None:
     from suite.core import Solution
     from suite.core.evaluation import evaluate_predictions
 
-    test = data.subset(leaf_splits(data)["test"])
+    test = data.subset(leaf_splits(data, seed=seed)["test"])
     images = [test.load(i) for i in range(len(test))]
     before = np.asarray(trained.predict_proba(images))
     if abs(float((before.argmax(1) == test.labels).mean()) - report["metrics"]["accuracy"]) > 1e-9:
@@ -189,7 +253,7 @@ def _ship(result, data, ship, recipe, seconds, command: str, half: bool) -> None
 
     dtype = "float16" if half else "float32"
     ship_solution(result, data, ship, recipe, seconds, command=command, storage_dtype=dtype)
-    reloaded = _shipped_report(ship, result.solution, data, result.report)
+    reloaded = _shipped_report(ship, result.solution, data, result.report, seed=recipe.seed)
     if reloaded is not None:
         ship_solution(SimpleNamespace(solution=result.solution, report=reloaded), data, ship, recipe, seconds,
                       command=command, storage_dtype=dtype)
