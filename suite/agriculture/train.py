@@ -180,7 +180,8 @@ def soup_runs(runs: list, data_path, out: str | os.PathLike, ship: str | None = 
     recipe = Recipe(**{**vars(recipes[0]), "augment": "+".join(r.augment for r in recipes),
                        "extra": {"soup": [str(run) for run in runs]}})
     seconds = sum(i.get("seconds") or 0 for i in infos) + time.perf_counter() - started
-    command = "\n".join([i.get("command", "").split(" --ship")[0] for i in infos] + [
+    command = "\n".join([_recorded_command(run, i, r, data_path).split(" --ship")[0]
+                         for run, i, r in zip(runs, infos, recipes)] + [
         f"python -m suite.agriculture.train --data {data_path} --out {out} --soup {' '.join(map(str, runs))}"
         + (f" --ship {ship}" if ship else "") + (" --half" if half else "")])
     (out / "run.json").write_text(json.dumps({"recipe": {k: v for k, v in vars(recipe).items()}, "seconds": seconds,
@@ -209,8 +210,7 @@ def ship_run(run: str | os.PathLike, data_path, ship: str | None, half: bool = F
             raise SuiteError(f"{run}: no {needed}; is it a finished `python -m suite.agriculture.train` run?")
     info = json.loads((run / "run.json").read_text())
     recipe = Recipe(**{k: v for k, v in info["recipe"].items() if k in vars(Recipe())})
-    command = info.get("command") or _command(SimpleNamespace(data=data_path, out=str(run), ship=None,
-                                                              leaf_col=None, leaf_pattern=None, **vars(recipe)))
+    command = _recorded_command(run, info, recipe, data_path)
     if "--ship" not in command:
         command += f" --ship {ship}" + (" --half" if half else "")
     data = load_leaves(data_path, **load_options)
@@ -219,6 +219,14 @@ def ship_run(run: str | os.PathLike, data_path, ship: str | None, half: bool = F
     _ship(result, data, ship, recipe, info.get("seconds"), command, half)
     print(f"solution with model card written to {ship}")
     return 0
+
+
+def _recorded_command(run, info: dict, recipe: Recipe, data_path) -> str:
+    """The command a finished run recorded, or the one that reproduces its recipe (runs before it was recorded)."""
+    from types import SimpleNamespace
+
+    return info.get("command") or _command(SimpleNamespace(data=data_path, out=str(run), ship=None, leaf_col=None,
+                                                           leaf_pattern=None, **vars(recipe)))
 
 
 def _shipped_report(ship, trained, data, report: dict, seed: int = 0) -> dict | None:
