@@ -6,7 +6,10 @@ about: averaged over data sets like this one, how far is the advice from the bes
 For each data set: the mean test accuracy of the recommended cell over the draws, against the
 best mean of any single grid cell over the same draws; and the per-draw gaps beside it.
 
-    .venv/bin/python benchmarks/advisor_pooled.py --runs advisor_validation_pool_seed6 ... --name advisor_pooled
+    .venv/bin/python benchmarks/advisor_pooled.py --runs advisor_validation_far_seed5 advisor_validation_pool_seed6 \
+        advisor_validation_pool_seed7 advisor_validation_pool_seed8 --name advisor_pooled_far
+    .venv/bin/python benchmarks/advisor_pooled.py --runs advisor_validation_seed2 advisor_validation_seed3 \
+        --datasets tomato phrasebank digits --name advisor_pooled_other
 
 Reads benchmarks/results/RUN.json (written by advisor_validation.py); writes NAME.md and NAME.json.
 """
@@ -21,12 +24,14 @@ import json
 import numpy as np
 
 
-def pool(runs: list[dict]) -> dict:
-    """Per data set: draws, per-draw gaps, and the pooled gap (best mean cell minus mean of the advice)."""
+def pool(runs: list[dict], datasets: list[str] | None = None) -> dict:
+    """Per data set (all, or ``datasets``): draws, per-draw gaps, and the pooled gap (best mean cell minus
+    mean of the advice)."""
     by_data: dict[str, list[dict]] = {}
     for run in runs:
         for r in run["results"]:
-            by_data.setdefault(r["name"], []).append(r)
+            if datasets is None or r["name"] in datasets:
+                by_data.setdefault(r["name"], []).append(r)
     pooled = {}
     for name, draws in by_data.items():
         cells = set.intersection(*(set(d["cells"]) for d in draws))
@@ -70,10 +75,11 @@ def markdown(pooled: dict, names: list[str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", required=True, help="result names under benchmarks/results/")
+    parser.add_argument("--datasets", nargs="+", help="pool only these data sets (default: every one in the runs)")
     parser.add_argument("--name", default="advisor_pooled")
     args = parser.parse_args()
     runs = [json.loads((RESULTS / f"{name}.json").read_text()) for name in args.runs]
-    pooled = pool(runs)
+    pooled = pool(runs, args.datasets)
     publish(args.name, markdown(pooled, args.runs), {"runs": args.runs, "pooled": pooled})
 
 
