@@ -6,11 +6,12 @@ through the leaf mask, shadows, sun glare, blur, perspective, JPEG, colour shift
 on the same never-seen, leaf-aware test split (200 photos) after each corruption of
 ``suite.core.data.corruption`` at severities 1, 3 and 5; Grad-CAM's share on the leaf (leaf found
 by colour segmentation) is measured on clean and background-cluttered photos; test-time
-augmentation is scored for the field model.
+augmentation is scored for the last model. ``--soup`` adds a third model, the weight average of
+the two (``python -m suite.agriculture.train --soup``): the shipped tomato model.
 
     .venv/bin/python benchmarks/agriculture_robustness.py                       # trains what is missing
-    .venv/bin/python benchmarks/agriculture_robustness.py --field suite/agriculture/solutions/tomato \
-        --light runs/tomato_light/solution
+    .venv/bin/python benchmarks/agriculture_robustness.py --field runs/tomato/solution \
+        --light runs/tomato_light/solution --soup suite/agriculture/solutions/tomato
 
 The light model, when missing, is trained into ``--runs``/light (about 13 min on a busy 2-core CPU).
 Writes benchmarks/results/agriculture_robustness.md and .json.
@@ -72,13 +73,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--field", default=str(SHIPPED), help="Solution trained with the field preset")
     parser.add_argument("--light", help="Solution trained with the light preset (default: train into --runs)")
+    parser.add_argument("--soup", help="a third Solution: the uniform soup of the light and field runs")
     parser.add_argument("--runs", default="runs/agriculture_robustness")
     parser.add_argument("--cam-items", type=int, default=50, help="test photos for the Grad-CAM check")
     parser.add_argument("--tta-items", type=int, default=100, help="test photos for the TTA check")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 test photos, severities 1 and 5")
     parser.add_argument("--update-card", action="store_true",
-                        help="write the summary into the Robustness section of the --field solution's model card")
+                        help="write the summary into the Robustness section of the last model's card (--soup, "
+                             "else --field)")
     args = parser.parse_args()
     machine = set_threads(args.threads)
 
@@ -95,6 +98,12 @@ def main() -> None:
     desc = f"leaf-aware test split of PlantVillage tomato ({len(test)} photos, never trained on)"
     models = {"light": solution_for("light", args.light, Path(args.runs), data),
               "field": solution_for("field", args.field, Path(args.runs), data)}
+    if args.soup:
+        from suite.core import Solution
+
+        models["soup"] = Solution.load(args.soup)
+    label = {"light": "light preset", "field": "field preset", "soup": "soup (light + field)"}
+    last = list(models)[-1]
     results, attention, start = {}, {}, time.perf_counter()
     for name, sol in models.items():
         results[name] = corruption_accuracy(sol, test, CORRUPTIONS, severities)
@@ -104,21 +113,23 @@ def main() -> None:
         }
         print(f"scored the {name} model", flush=True)
     tta_test = test.subset(np.arange(0, len(test), 2)) if len(test) > args.tta_items else test
-    tta = tta_rows(models["field"], tta_test, TTA_CORRUPTIONS, 3)
+    tta = tta_rows(models[last], tta_test, TTA_CORRUPTIONS, 3)
     seconds = time.perf_counter() - start
 
-    lines = ["## Robustness to field-like photos: tomato leaves, `light` vs `field` training presets", "",
-             f"Test set: {desc}. Same recipe for both models (`{models['field'].model.spec}`, "
+    lines = ["## Robustness to field-like photos: tomato leaves, `light` vs `field` training presets"
+             + (" and their soup" if "soup" in models else ""), "",
+             f"Test set: {desc}. Same recipe for the light and field models (`{models['field'].model.spec}`, "
              f"{models['field'].recipe.get('strategy', 'fine-tuning')} with the last "
              f"{(models['field'].recipe.get('strategy_options') or {}).get('n_groups', '?')} backbone groups, "
-             f"{models['field'].preprocess.input_size[1]} px), only the training augmentation differs. "
+             f"{models['field'].preprocess.input_size[1]} px), only the training augmentation differs"
+             + ("; the soup is their weight average. " if "soup" in models else ". ") +
              "Corruptions from `suite.core.data.corruption` (deterministic per photo); 95% CIs: percentile "
              f"bootstrap over the photos. {machine}; the machine was shared with other jobs.", "",
-             "| corruption | severity | light preset: accuracy [95% CI] | field preset: accuracy [95% CI] |",
-             "|---|---|---|---|"]
-    for light_row, field_row in zip(results["light"], results["field"]):
-        lines.append(f"| {light_row['corruption']} | {light_row['severity'] or '-'} | {cell(light_row['correct'])} | "
-                     f"{cell(field_row['correct'])} |")
+             "| corruption | severity | " + " | ".join(f"{label[n]}: accuracy [95% CI]" for n in models) + " |",
+             "|---|---|" + "---|" * len(models)]
+    for rows in zip(*results.values()):
+        lines.append(f"| {rows[0]['corruption']} | {rows[0]['severity'] or '-'} | "
+                     + " | ".join(cell(r["correct"]) for r in rows) + " |")
     means = {name: float(np.mean([r["accuracy"] for r in rows if r["severity"]])) for name, rows in results.items()}
     worst = {name: min((r for r in rows if r["severity"]), key=lambda r: r["accuracy"])
              for name, rows in results.items()}
@@ -126,7 +137,7 @@ def main() -> None:
               "|---|---|---|---|"]
     for name in models:
         w = worst[name]
-        lines.append(f"| {name} preset | {results[name][0]['accuracy']:.3f} | {means[name]:.3f} | "
+        lines.append(f"| {label[name]} | {results[name][0]['accuracy']:.3f} | {means[name]:.3f} | "
                      f"{w['accuracy']:.3f} ({w['corruption']} {w['severity']}) |")
     lines += ["", "### Where the model looks: Grad-CAM share on the leaf", "",
               "Grad-CAM (`suite.core.explain.gradcam`, predicted class) on the model's input; the leaf is found "
@@ -138,9 +149,9 @@ def main() -> None:
               "|---|---|---|---|---|---|"]
     for name in models:
         for kind, a in attention[name].items():
-            lines.append(f"| {name} preset | {kind} | {a['cam_on_leaf']:.3f} | {a['leaf_area']:.3f} | "
+            lines.append(f"| {label[name]} | {kind} | {a['cam_on_leaf']:.3f} | {a['leaf_area']:.3f} | "
                          f"{a['ratio']:.2f} | {a['skipped']} |")
-    lines += ["", f"### Test-time augmentation (field model, views: identity, hflip, vflip, zoom; {len(tta_test)} "
+    lines += ["", f"### Test-time augmentation ({label[last]} model, views: identity, hflip, vflip, zoom; {len(tta_test)} "
               "test photos, every other one)", "",
               "| corruption | severity | without TTA | with TTA |", "|---|---|---|---|"]
     for row in tta:
@@ -160,21 +171,24 @@ def main() -> None:
         return
     publish("agriculture_robustness", "\n".join(lines), raw)
     if args.update_card:
-        update_card(Path(args.field), results, means, worst, attention, models["field"].preprocess.input_size[-1])
+        update_card(Path(args.soup or args.field), results, means, worst, attention,
+                    models[last].preprocess.input_size[-1], label, last)
 
 
-def update_card(path: Path, results: dict, means: dict, worst: dict, attention: dict, side: int) -> None:
-    """Put the before/after summary into the field solution's model card (README.md)."""
+def update_card(path: Path, results: dict, means: dict, worst: dict, attention: dict, side: int, label: dict,
+                this: str) -> None:
+    """Put the before/after summary into the model card (README.md) of the solution at ``path`` (``this``)."""
     from suite.agriculture.card import set_card_section
 
     rows = ["Accuracy on the 200 test photos after field-like corruptions (background clutter, shadow, glare, "
             "blur, perspective, JPEG, colour cast, sensor noise; severities 1, 3, 5), same recipe trained "
-            "with the `light` preset and with the `field` preset (this model):", "",
+            "with the `light` preset and with the `field` preset" + (", and their weight average" if "soup" in results
+                                                                      else "") + ":", "",
             "| training preset | clean | mean over corruptions | worst case | Grad-CAM on leaf / leaf area (clean) |",
             "|---|---|---|---|---|"]
-    for name in ("light", "field"):
+    for name in results:
         w, a = worst[name], attention[name]["clean"]
-        rows.append(f"| {name} | {results[name][0]['accuracy']:.3f} | {means[name]:.3f} | {w['accuracy']:.3f} "
+        rows.append(f"| {label[name]}{' (this model)' if name == this else ''} | {results[name][0]['accuracy']:.3f} | {means[name]:.3f} | {w['accuracy']:.3f} "
                     f"({w['corruption']} {w['severity']}) | {a['cam_on_leaf']:.2f} / {a['leaf_area']:.2f} |")
     rows += ["", "Full table: `benchmarks/results/agriculture_robustness.md` "
              "(`python benchmarks/agriculture_robustness.py`). Corrupted lab photos are a proxy: real field "
