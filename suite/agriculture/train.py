@@ -188,7 +188,7 @@ def soup_runs(runs: list, data_path, out: str | os.PathLike, ship: str | None = 
                          for run, i, r in zip(runs, infos, recipes)] + [
         f"python -m suite.agriculture.train --data {data_path} --out {out} --soup {' '.join(map(str, runs))}"
         + (f" --ship {ship}" if ship else "") + (" --half" if half else "")])
-    (out / "run.json").write_text(json.dumps({"recipe": {k: v for k, v in vars(recipe).items()}, "seconds": seconds,
+    (out / "run.json").write_text(json.dumps({"recipe": vars(recipe), "seconds": seconds,
                                               "data": str(data_path), "command": command}, indent=2))
     accuracy, ci = report["metrics"]["accuracy"], report["ci95"]["accuracy"]
     print(f"soup of {len(runs)} runs: test accuracy {accuracy:.4f} 95% CI {ci}")
