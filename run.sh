@@ -17,10 +17,11 @@ ensure_env() {
     fi
     echo "[suite] installing into $VENV (first run only; a few minutes)..." >&2
     [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 \
+    # No pip cache: torch's wheels are several GB and a second copy can fill a small disk.
+    "$VENV/bin/python" -m pip install -q --no-cache-dir --disable-pip-version-check -e ".[test]" 2>&1 \
         | grep -v "is ignored: it is neither a file nor a directory" >&2 || true
     "$VENV/bin/python" -c "import suite, torch, timm, monai, streamlit" \
-        || { echo "[suite] install failed" >&2; exit 1; }
+        || { echo "[suite] install failed; free disk space:" >&2; df -h . "${TMPDIR:-/tmp}" >&2 || true; exit 1; }
     echo "$want" > "$stamp"
 }
 

@@ -245,3 +245,49 @@ def test_driving_page_segments_an_uploaded_frame():
     at.button(key="driving_adapt_go").click().run()
     assert not at.exception
     assert any("BatchNorm layers re-estimated" in s.value for s in at.success)
+
+
+def test_class_mix_masks_take_half_of_each_frames_classes():
+    from suite.driving.dacs import class_mix_masks
+
+    labels = torch.tensor([[[0, 0, 1, 1], [2, 2, 3, IGNORE]], [[5, 5, 5, 5], [IGNORE] * 4]], dtype=torch.long)
+    masks = class_mix_masks(labels, torch.Generator().manual_seed(0))
+    chosen = set(labels[0][masks[0]].tolist())
+    assert len(chosen) == 2 and chosen <= {0, 1, 2, 3}  # half of 4 classes, never the ignore label
+    assert all(bool(masks[0][labels[0] == c].all()) for c in chosen)  # whole classes are pasted
+    assert labels[1][masks[1]].tolist() == [5] * 4  # one class: it is taken
+
+
+def test_dacs_steps_train_the_student_and_move_the_teacher(tmp_path):
+    """A few steps on tiny frames: the mixed term runs, the EMA teacher differs from the start and from
+    the student, the time budget shortens the schedule, and source-only keeps the plain loss."""
+    from suite.driving.dacs import DacsConfig, evaluate, load_arrays, train
+
+    torch.manual_seed(0)
+    sim = D.simulated(6, seed=3, height=48, width=64)
+    source = load_arrays(sim, (48, 64))
+    target = load_arrays(D.simulated(4, seed=9, height=48, width=64).unlabelled(), (48, 64))[0]
+    assert source[0].shape == (6, 48, 64, 3) and source[0].dtype == torch.uint8 and source[1].shape == (6, 48, 64)
+    model = create_segmentation_model("embedded:efficientnet_lite0", 11, input_size=(48, 64))
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = DacsConfig(steps=4, batch_size=2, warmup=1, threshold=0.0, amp=False)
+    labels = [sim.label(i) for i in range(6)]
+    result = train(model, source, target, cfg, "dacs", evaluate_every=2,
+                   evaluate_fn=lambda m: evaluate(m, source[0], labels)["miou"])
+    teacher, student = result["model"], result["student"]
+    assert result["steps"] == 4 and [h["step"] for h in result["history"]] == [2, 4]
+    assert all("loss_mix" in h and 0.0 <= h["miou"] <= 1.0 for h in result["history"])
+    name = "decoder.classifier.weight" if "decoder.classifier.weight" in start else next(
+        k for k in start if k.startswith("decoder.") and k.endswith("weight"))
+    assert not torch.equal(teacher.state_dict()[name], start[name])
+    assert not torch.equal(teacher.state_dict()[name], student.state_dict()[name])
+    plain = train(create_segmentation_model("embedded:efficientnet_lite0", 11, input_size=(48, 64)), source, target,
+                  DacsConfig(steps=3, batch_size=2, amp=False), "source_only")
+    assert plain["model"] is plain["student"]
+    from suite.driving.dacs import CALIBRATION_STEPS
+
+    short = train(plain["model"], source, None, DacsConfig(steps=1000, batch_size=1, amp=False), "source_only",
+                  max_seconds=1e-3)
+    assert short["planned_steps"] == 1000 and short["steps"] == CALIBRATION_STEPS[1] + 1
+    with pytest.raises(ValueError):
+        train(model, source, target, cfg, "fda")

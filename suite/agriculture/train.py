@@ -43,12 +43,13 @@ class Recipe:
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
-    def train_config(self, progress: bool = True):
+    def train_config(self, progress: bool = True, workers: int = 0):
         from suite.core.trainer import TrainConfig
 
         return TrainConfig(strategy="partial", strategy_options={"n_groups": self.n_groups}, epochs=self.epochs,
                            lr=self.lr, batch_size=self.batch_size, augment=self.augment,
-                           label_smoothing=self.label_smoothing, seed=self.seed, progress=progress)
+                           label_smoothing=self.label_smoothing, seed=self.seed, progress=progress,
+                           num_workers=workers)
 
 
 def leaf_splits(data, seed: int = 0, test: float = TEST_FRACTION) -> dict:
@@ -60,7 +61,7 @@ def leaf_splits(data, seed: int = 0, test: float = TEST_FRACTION) -> dict:
 
 
 def train(data, out: str | os.PathLike | None, recipe: Recipe | None = None, progress: bool = True,
-          name: str = "tomato"):
+          name: str = "tomato", workers: int = 0):
     """Fine-tune on leaf data (a path or LabeledData) with the recipe; returns the FinetuneResult.
 
     The test split (leaf-aware, ``TEST_FRACTION`` of each class) is never trained on; no validation
@@ -73,7 +74,7 @@ def train(data, out: str | os.PathLike | None, recipe: Recipe | None = None, pro
     recipe = recipe or Recipe()
     if not hasattr(data, "labels"):
         data = load_leaves(data)
-    return finetune(data, backbone=recipe.backbone, config=recipe.train_config(progress), output_dir=out, val=0.0,
+    return finetune(data, backbone=recipe.backbone, config=recipe.train_config(progress, workers), output_dir=out, val=0.0,
                     test=TEST_FRACTION, image_size=recipe.image_size, name=name)
 
 
@@ -86,11 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leaf-col", help="CSV column with a leaf or plant id")
     parser.add_argument("--leaf-pattern", help="regular expression whose first group in a file name is the leaf id")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="data-loading processes (0: in the training process; use a few on a GPU machine)")
     parser.add_argument("--ship-run", action="store_true",
                         help="do not train: ship the run already in --out (its recipe, report and seconds) to --ship")
     parser.add_argument("--soup", nargs="+", metavar="RUN",
                         help="do not train: average these finished runs (same split seed) into one model "
                              "(a uniform model soup) written to --out, and shipped with --ship")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--half", action="store_true",
                         help="store the shipped weights as float16 (the reloaded solution is scored again; the "
                              "card reports that score when a test prediction moved)")
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = load_leaves(args.data, leaf_col=args.leaf_col, leaf_pattern=args.leaf_pattern)
         start = time.perf_counter()
-        result = train(data, args.out, recipe)
+        result = train(data, args.out, recipe, progress=not args.quiet, workers=args.workers)
         seconds = time.perf_counter() - start
     except SuiteError as exc:
         print(f"error: {exc}")

@@ -122,7 +122,8 @@ class Solution:
             raise SuiteError(f"storage_dtype must be float32 or float16, got {storage_dtype!r}")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        state = self.model.state_dict()
+        # on the CPU, where the reference model is built (a model trained on a GPU stays there)
+        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
         stored, base_keys = dict(state), []
         reproducible = self.model.reproducible_keys()
         if reproducible:
