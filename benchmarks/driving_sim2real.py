@@ -62,7 +62,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--fda-beta", type=float, default=0.05)
     p.add_argument("--out", type=Path, default=REPO / "runs" / "sim2real")
-    p.add_argument("--save-solutions", action="store_true", help="also rewrite suite/driving/solutions/")
+    p.add_argument("--save-solutions", action="store_true", help="also rewrite suite/driving/solutions/sim2real_source_only (the shipped adapted "
+                        "model comes from python -m suite.driving.dacs ... --ship suite/driving/solutions)")
     p.add_argument("--from-results", type=Path, nargs="+", default=None,
                    help="results.json files of earlier runs (rows merged in method order)")
     a = p.parse_args()
@@ -83,7 +84,7 @@ def main() -> None:
 
         camvid = require(DATA / "driving" / "camvid")
         summary = run(camvid, a.out, a.sim_frames, a.epochs, fda_beta=a.fda_beta,
-                      save_solutions=SOLUTIONS if a.save_solutions else None, adapted="best")
+                      save_solutions=SOLUTIONS if a.save_solutions else None)
     publish("driving_sim2real", markdown(summary, machine, command), summary)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -204,10 +205,13 @@ def test_shipped_solutions_load_and_differ():
     for kind in ("source_only", "adapted"):
         if not (solution_path(kind) / "config.json").is_file():
             pytest.fail(f"shipped solution {kind} missing")
-        assert (solution_path(kind) / "model.safetensors").stat().st_size < 5_000_000
+    # source-only: the decoder on the embedded encoder; adapted: the whole network in float16
+    assert (solution_path("source_only") / "model.safetensors").stat().st_size < 1_000_000
+    assert (solution_path("adapted") / "model.safetensors").stat().st_size < 8_000_000
     src, ada = load_solution("source_only"), load_solution("adapted")
     assert src.task == ada.task == "segmentation" and src.labels == list(CAMVID_CLASSES)
-    assert "python -m suite.driving.sim2real" in ada.card
+    assert "python -m suite.driving.sim2real" in src.card and "python -m suite.driving.dacs" in ada.card
+    assert ada.metrics["miou"] > ada.metrics["source_only_miou"] and "AdaBN" in ada.card
     rgb, _ = DrivingSimulator(180, 240, seed=9).frame(0)
     a, b = src.predict(rgb), ada.predict(rgb)
     assert a["mask"].shape == (180, 240) and not np.array_equal(a["mask"], b["mask"])
@@ -291,3 +295,25 @@ def test_dacs_steps_train_the_student_and_move_the_teacher(tmp_path):
     assert short["planned_steps"] == 1000 and short["steps"] == CALIBRATION_STEPS[1] + 1
     with pytest.raises(ValueError):
         train(model, source, target, cfg, "fda")
+
+
+def test_whole_network_run_is_reproducible_and_ships_an_adabn_solution(tmp_path):
+    """``python -m suite.driving.dacs`` on CamVid (a few frames): the same command gives the same weights,
+    and ``--ship`` writes an AdaBN Solution whose card and metrics come from the run."""
+    from suite.core import Solution
+    from suite.driving.dacs import main
+
+    camvid = shared_data("driving", "camvid")
+    args = ["--camvid", str(camvid), "--method", "source_only", "--steps", "3", "--batch-size", "2",
+            "--sim-frames", "4", "--real-limit", "4", "--size", "48", "64", "--workers", "1", "--threads", "1",
+            "--evaluate-every", "0", "--warmup", "1"]
+    assert main(args + ["--out", str(tmp_path / "a"), "--ship", str(tmp_path / "ship")]) == 0
+    assert main(args + ["--out", str(tmp_path / "b")]) == 0
+    for name in ("model.safetensors", "model_adabn.safetensors"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    summary = json.loads((tmp_path / "a" / "results.json").read_text())
+    sol = Solution.load(tmp_path / "ship" / "sim2real_adapted")
+    assert sol.metrics["miou"] == pytest.approx(summary["adabn"]["miou"])
+    assert sol.metrics["source_only_miou"] == pytest.approx(summary["miou"])
+    assert "python -m suite.driving.dacs --camvid" in sol.card and "AdaBN" in sol.card
+    assert sol.predict(np.zeros((48, 64, 3), np.uint8))["mask"].shape == (48, 64)

@@ -26,8 +26,11 @@ def load_solution(kind: str = "adapted"):
 
     path = solution_path(kind)
     if not (path / "config.json").is_file():
-        raise SuiteError(f"{path}: solution not found; build it with "
-                         "python -m suite.driving.sim2real --camvid CAMVID_ROOT --save-solutions suite/driving/solutions")
+        how = ("python -m suite.driving.sim2real --camvid CAMVID_ROOT --save-solutions suite/driving/solutions"
+               if kind == "source_only" else
+               "python -m suite.driving.dacs --camvid CAMVID_ROOT --method source_only --lr 6e-5 --steps 2000 "
+               "--ship suite/driving/solutions")
+        raise SuiteError(f"{path}: solution not found; build it with {how}")
     return Solution.load(path)
 
 
