@@ -7,7 +7,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
 
-PAGES = Path(__file__).resolve().parent / "pages"
+PAGES = Path(__file__).resolve().parent / "views"  # not pages/: Streamlit would also list that folder itself
 
 st.set_page_config(page_title="suite: transfer learning", layout="wide")
 navigation = st.navigation({

@@ -182,7 +182,7 @@ def vertical_cases() -> list[PageCase]:
     name) is shown next to the prediction."""
     import numpy as np
 
-    cases, pages, caption = [], _common.REPO / "apps" / "pages", '[data-testid="stImageCaption"]'
+    cases, pages, caption = [], _common.REPO / "apps" / "views", '[data-testid="stImageCaption"]'
     if (pages / "agriculture.py").is_file() and _common.TOMATO.is_dir():
         folders = [p for p in sorted(_common.TOMATO.iterdir()) if p.is_dir()][:2]
         leaves = [next(p for p in sorted(f.iterdir()) if p.suffix.lower() in (".jpg", ".jpeg", ".png")) for f in folders]

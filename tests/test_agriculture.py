@@ -322,7 +322,7 @@ def test_agriculture_page_diagnoses_an_uploaded_leaf(tomato_test_photos):
     repo = Path(__file__).resolve().parents[1]
     if str(repo) not in sys.path:  # the page imports apps.common, as it does under apps/Home.py
         sys.path.insert(0, str(repo))
-    at = AppTest.from_file(str(repo / "apps" / "pages" / "agriculture.py"), default_timeout=180).run()
+    at = AppTest.from_file(str(repo / "apps" / "views" / "agriculture.py"), default_timeout=180).run()
     assert not at.exception, at.exception
     truth = display_name(tomato_test_photos.classes[tomato_test_photos.labels[0]])
     photo = Path(tomato_test_photos.items[0]).read_bytes()

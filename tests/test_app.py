@@ -21,9 +21,19 @@ def test_home_page_renders():
     assert any("Not for clinical" in m.value for m in at.markdown)
 
 
+def test_every_view_is_in_the_navigation_and_no_legacy_pages_folder():
+    """A ``pages/`` folder beside Home.py would be served by Streamlit itself to a first visitor who opens
+    ``/driving`` directly (no Home.py, no sys.path, a different sidebar): the views live in ``views/``."""
+    apps = Path(HOME).parent
+    assert not (apps / "pages").exists()
+    home = Path(HOME).read_text()
+    views = sorted(p.name for p in (apps / "views").glob("*.py") if not p.name.startswith("_"))
+    assert views and all(f'PAGES / "{name}"' in home for name in views)
+
+
 def _backbones_page():
     at = AppTest.from_file(HOME, default_timeout=120).run()
-    return at.switch_page("pages/backbones.py").run()
+    return at.switch_page("views/backbones.py").run()
 
 
 def test_backbones_page_predicts_an_uploaded_photo(chelsea):

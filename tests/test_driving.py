@@ -232,7 +232,7 @@ def test_driving_page_segments_an_uploaded_frame():
         image = DrivingSimulator(360, 480, seed=11).frame(0)[0]
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")
-    at = AppTest.from_file(str(REPO / "apps" / "pages" / "driving.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(REPO / "apps" / "views" / "driving.py"), default_timeout=120).run()
     assert not at.exception
     at.file_uploader(key="driving_frame").upload("frame.png", buf.getvalue(), "image/png").run()
     assert not at.exception

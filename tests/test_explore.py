@@ -427,7 +427,7 @@ def _explore_page():
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "apps" / "Home.py"), default_timeout=180).run()
-    return at.switch_page("pages/explore.py").run()
+    return at.switch_page("views/explore.py").run()
 
 
 def test_explore_page_explores_an_uploaded_zip(photo_folder):

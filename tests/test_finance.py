@@ -360,7 +360,7 @@ def test_finance_page_scores_text_document_and_news(tiny_bert):
     pytest.importorskip("streamlit")
     from streamlit.testing.v1 import AppTest
 
-    page = str(Path(__file__).resolve().parents[1] / "apps" / "pages" / "finance.py")
+    page = str(Path(__file__).resolve().parents[1] / "apps" / "views" / "finance.py")
     at = AppTest.from_file(page, default_timeout=120).run()
     assert not at.exception
     assert [t.label for t in at.tabs][:4] == ["Try", "Adapt", "Compare", "Explore"]

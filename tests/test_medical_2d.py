@@ -16,7 +16,7 @@ from suite.medical.xray import XrayInput, colourfulness, load_xray, to_native_si
 
 from conftest import shared_data
 
-PAGE = str(Path(__file__).resolve().parents[1] / "apps" / "pages" / "medical.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "apps" / "views" / "medical.py")
 
 
 @pytest.fixture(scope="module")

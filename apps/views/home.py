@@ -26,13 +26,13 @@ if rows:
 
 st.subheader("Ready-made solutions")
 VERTICALS = [
-    ("pages/medical.py", "Medical imaging", ":material/radiology:",
+    ("views/medical.py", "Medical imaging", ":material/radiology:",
      "Chest X-ray pneumonia (PNG/JPEG/DICOM) and MRI volumes (NIfTI), with Grad-CAM."),
-    ("pages/agriculture.py", "Plant disease", ":material/eco:",
+    ("views/agriculture.py", "Plant disease", ":material/eco:",
      "Tomato leaf diseases from a photo, with a disease card and a field-robustness report."),
-    ("pages/finance.py", "Financial sentiment", ":material/monitoring:",
+    ("views/finance.py", "Financial sentiment", ":material/monitoring:",
      "Sentiment of news and filings, per ticker and day, with the words that drove it."),
-    ("pages/driving.py", "Sim-to-real driving", ":material/directions_car:",
+    ("views/driving.py", "Sim-to-real driving", ":material/directions_car:",
      "Street-scene segmentation trained in a simulator and adapted to real dashcam frames."),
 ]
 solutions = shipped_solutions()
