@@ -297,6 +297,18 @@ def test_dacs_steps_train_the_student_and_move_the_teacher(tmp_path):
         train(model, source, target, cfg, "fda")
 
 
+def test_simulator_frame_cache_is_keyed_by_seed(tmp_path):
+    from suite.driving.dacs import _simulator_frames
+
+    cache = tmp_path / "sim.npz"
+    first = _simulator_frames(2, 1, (48, 64), 0, cache)
+    again = _simulator_frames(2, 1, (48, 64), 0, cache)
+    other = _simulator_frames(2, 2, (48, 64), 0, cache)
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    assert not torch.equal(first[0], other[0])
+    assert torch.equal(other[0], _simulator_frames(2, 2, (48, 64), 0, None)[0])
+
+
 def test_whole_network_run_is_reproducible_and_ships_an_adabn_solution(tmp_path):
     """``python -m suite.driving.dacs`` on CamVid (a few frames): the same command gives the same weights,
     and ``--ship`` writes an AdaBN Solution whose card and metrics come from the run."""

@@ -83,10 +83,17 @@ def resize_pair(rgb: np.ndarray, label: np.ndarray | None, size: tuple[int, int]
 
 def to_tensor(rgbs: Sequence[np.ndarray], preprocess) -> torch.Tensor:
     """RGB uint8 images at the model size -> normalised ``(B, 3, H, W)``."""
-    x = torch.from_numpy(np.stack(rgbs)).permute(0, 3, 1, 2).float() / 255
-    mean = torch.tensor(preprocess.mean).view(1, -1, 1, 1)
-    std = torch.tensor(preprocess.std).view(1, -1, 1, 1)
-    return (x - mean) / std
+    return normalise(torch.from_numpy(np.stack(rgbs)), preprocess)
+
+
+def normalise(images: torch.Tensor, preprocess) -> torch.Tensor:
+    """uint8 ``(B, H, W, 3)`` or float ``(B, 3, H, W)`` in [0, 1] -> the model's normalised input, on
+    the images' device."""
+    if images.dtype == torch.uint8:
+        images = images.permute(0, 3, 1, 2).float() / 255
+    mean = torch.tensor(preprocess.mean, device=images.device).view(1, -1, 1, 1)
+    std = torch.tensor(preprocess.std, device=images.device).view(1, -1, 1, 1)
+    return (images - mean) / std
 
 
 def _batches(data: SegmentationData, size, batch_size: int, style: Callable | None = None, limit: int | None = None):

@@ -44,7 +44,7 @@ from torch.nn import functional as F
 
 from ..core.segmentation import (SegmentationModel, confusion_matrix, create_segmentation_model,
                                  segmentation_metrics)
-from .adapt import class_weights, resize_pair
+from .adapt import class_weights, normalise, resize_pair
 from .data import SegmentationData
 from .schema import CAMVID_CLASSES, IGNORE
 
@@ -87,15 +87,6 @@ def load_arrays(data: SegmentationData, size: tuple[int, int], workers: int = 0)
     images = torch.from_numpy(np.stack([p[0] for p in pairs]))
     labels = None if pairs[0][1] is None else torch.from_numpy(np.stack([p[1] for p in pairs]))
     return images, labels
-
-
-def normalise(images: torch.Tensor, preprocess) -> torch.Tensor:
-    """uint8 ``(B, H, W, 3)`` or float ``(B, 3, H, W)`` in [0, 1] -> the model's normalised input."""
-    if images.dtype == torch.uint8:
-        images = images.permute(0, 3, 1, 2).float() / 255
-    mean = torch.tensor(preprocess.mean, device=images.device).view(1, -1, 1, 1)
-    std = torch.tensor(preprocess.std, device=images.device).view(1, -1, 1, 1)
-    return (images - mean) / std
 
 
 def class_mix_masks(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -305,17 +296,19 @@ def adabn(model: SegmentationModel, images: torch.Tensor, batch_size: int = 16, 
 
 
 def _simulator_frames(n: int, seed: int, size, workers: int, cache: Path | None):
-    """``n`` simulator frames at ``size`` as tensors, through an optional ``.npz`` cache."""
+    """``n`` simulator frames at ``size`` as tensors, through an optional ``.npz`` cache (rendered again
+    when it holds another seed, size or fewer frames)."""
     from . import data as D
 
     if cache is not None and cache.is_file():
         with np.load(cache) as z:
-            if len(z["images"]) >= n and z["images"].shape[1:3] == tuple(size):
+            if ("seed" in z and int(z["seed"]) == seed and len(z["images"]) >= n
+                    and z["images"].shape[1:3] == tuple(size)):
                 return torch.from_numpy(z["images"][:n]), torch.from_numpy(z["labels"][:n])
     images, labels = load_arrays(D.simulated(n, seed=seed), size, workers)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, images=images.numpy(), labels=labels.numpy())
+        np.savez(cache, images=images.numpy(), labels=labels.numpy(), seed=np.int64(seed))
     return images, labels
 
 
