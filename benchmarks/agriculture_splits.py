@@ -95,18 +95,19 @@ def main(argv=None) -> int:
 
     # every split of the first recipes before the later ones: a run cut short loses the least
     jobs = [(r, s) for pair in (a.recipes[:2], a.recipes[2:]) for s in a.splits for r in pair]
+    def soup(job):
+        name, split = job
+        out = a.runs / f"{name}_s{split}"
+        members = [a.runs / f"{r}_s{split}" for r in SOUPS[name]]
+        if score(out) is None and all(score(m) is not None for m in members):
+            out.mkdir(parents=True, exist_ok=True)
+            run([sys.executable, "-m", "suite.agriculture.train", "--data", data, "--out", str(out),
+                 "--threads", str(a.threads), "--soup", *map(str, members)], out / "soup.log")
+
+    soups = [(name, s) for name, parts in SOUPS.items() if all(r in a.recipes for r in parts) for s in a.splits]
     with ThreadPoolExecutor(max(1, a.jobs)) as pool:
         list(pool.map(train, jobs))
-    for soup, parts in SOUPS.items():
-        if not all(r in a.recipes for r in parts):
-            continue
-        for split in a.splits:
-            out = a.runs / f"{soup}_s{split}"
-            members = [a.runs / f"{r}_s{split}" for r in parts]
-            if score(out) is None and all(score(m) is not None for m in members):
-                out.mkdir(parents=True, exist_ok=True)
-                run([sys.executable, "-m", "suite.agriculture.train", "--data", data, "--out", str(out),
-                     "--soup", *map(str, members)], out / "soup.log")
+        list(pool.map(soup, soups))
     names = [*a.recipes, *(s for s, parts in SOUPS.items() if all(r in a.recipes for r in parts))]
     results = {}
     for name in names:

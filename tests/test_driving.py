@@ -297,6 +297,62 @@ def test_dacs_steps_train_the_student_and_move_the_teacher(tmp_path):
         train(model, source, target, cfg, "fda")
 
 
+class _FixedLogits(torch.nn.Module):
+    """A stand-in teacher with given logits, the same for mirrored frames: class 1 wins in columns 2-3,
+    class 0 elsewhere, and the confidence grows from the top row to the bottom one."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.preprocess = create_segmentation_model("embedded:efficientnet_lite0", 11, input_size=(4, 6),
+                                                    pretrained=False).preprocess
+
+    def forward(self, x):
+        margin = torch.arange(1.0, 5.0)[:, None].expand(4, 6)
+        logits = torch.zeros(len(x), 11, 4, 6)
+        logits[:, 0] = margin
+        logits[:, 1, :, 2:4] = margin[:, 2:4] + 0.5
+        return logits
+
+
+def test_pseudo_labels_keep_the_confident_share_of_each_class():
+    from suite.driving.dacs import pseudo_labels
+
+    images = torch.zeros(2, 4, 6, 3, dtype=torch.uint8)
+    row = torch.tensor([0, 0, 1, 1, 0, 0], dtype=torch.uint8)
+    labels, thresholds = pseudo_labels(_FixedLogits(), images, share=0.5, cap=1.0)
+    expected = torch.stack([torch.full((6,), IGNORE, dtype=torch.uint8)] * 2 + [row] * 2).expand(2, 4, 6)
+    assert labels.dtype == torch.uint8 and torch.equal(labels, expected)  # the bottom half of each class
+    assert set(thresholds) == {"sky", "building"}
+    top, _ = pseudo_labels(_FixedLogits(), images, share=0.0, cap=1.0)
+    assert torch.equal(top[:, :3], torch.full((2, 3, 6), IGNORE, dtype=torch.uint8)) and torch.equal(top[:, 3], row.expand(2, 6))
+    capped, thresholds = pseudo_labels(_FixedLogits(), images, share=0.0, cap=0.0)
+    assert bool((capped != IGNORE).all()) and set(thresholds.values()) == {0.0}  # the cap keeps every pixel
+
+
+def test_self_training_learns_the_fixed_pseudo_labels_and_keeps_the_student(tmp_path):
+    """``self_train`` labels the target frames once with the incoming model, then trains against those
+    labels: no teacher is kept, the weights move, and a missing target is refused."""
+    from suite.driving.dacs import DacsConfig, load_arrays, train
+
+    torch.manual_seed(0)
+    source = load_arrays(D.simulated(4, seed=3, height=48, width=64), (48, 64))
+    target = load_arrays(D.simulated(3, seed=9, height=48, width=64).unlabelled(), (48, 64))[0]
+    model = create_segmentation_model("embedded:efficientnet_lite0", 11, input_size=(48, 64))
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    logs = []
+    result = train(model, source, target, DacsConfig(steps=3, batch_size=2, warmup=1, amp=False), "self_train",
+                   log=logs.append)
+    assert result["model"] is result["student"]
+    assert result["pseudo_thresholds"] and all(0.0 < t <= 0.9 for t in result["pseudo_thresholds"].values())
+    assert "pseudo_labelled_share" in logs[0]
+    moved = [k for k, v in result["model"].state_dict().items() if v.dtype.is_floating_point
+             and not torch.equal(v, start[k])]
+    assert any(k.startswith("backbone.") for k in moved) and any(k.startswith("decoder.") for k in moved)
+    with pytest.raises(ValueError):
+        train(model, source, None, DacsConfig(steps=1, batch_size=2, amp=False), "self_train")
+
+
 def test_simulator_frame_cache_is_keyed_by_seed(tmp_path):
     from suite.driving.dacs import _simulator_frames
 
@@ -329,3 +385,15 @@ def test_whole_network_run_is_reproducible_and_ships_an_adabn_solution(tmp_path)
     assert sol.metrics["source_only_miou"] == pytest.approx(summary["miou"])
     assert "python -m suite.driving.dacs --camvid" in sol.card and "AdaBN" in sol.card
     assert sol.predict(np.zeros((48, 64, 3), np.uint8))["mask"].shape == (48, 64)
+    # self-training starts from the shipped weights: scored before training, pseudo-labels from them
+    assert main(args + ["--method", "self_train", "--init", str(tmp_path / "ship" / "sim2real_adapted"),
+                        "--out", str(tmp_path / "c"), "--ship", str(tmp_path / "ship2")]) == 0
+    resumed = json.loads((tmp_path / "c" / "results.json").read_text())
+    assert resumed["init"]["miou"] == pytest.approx(summary["adabn"]["miou"], abs=0.02)
+    assert resumed["pseudo_thresholds"] and resumed["method"] == "self_train"
+    # it ships the self-trained model itself, and its card reproduces the whole chain of runs
+    tuned = Solution.load(tmp_path / "ship2" / "sim2real_adapted")
+    assert tuned.metrics["miou"] == pytest.approx(resumed["miou"]) and tuned.metrics["initial_miou"] == resumed["init"]["miou"]
+    assert resumed["commands"][0] == summary["command"] and resumed["commands"][1] == resumed["command"]
+    assert tuned.recipe["commands"] == resumed["commands"] and resumed["commands"][0] in tuned.card
+    assert "--method self_train" in tuned.card and "pseudo-labels" in tuned.card

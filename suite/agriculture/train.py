@@ -175,6 +175,10 @@ def soup_runs(runs: list, data_path, out: str | os.PathLike, ship: str | None = 
     started = time.perf_counter()
     soup = uniform_soup([Solution.load(Path(run) / "solution") for run in runs])
     soup.name = "tomato"
+    import torch
+
+    if torch.cuda.is_available():  # its guard and test scoring run where training ran
+        soup.model.to("cuda")
     data = load_leaves(data_path, **load_options)
     splits = leaf_splits(data, seed=recipes[0].seed)
     soup.fit_guard(data.subset(splits["train"]))
