@@ -394,6 +394,7 @@ def test_whole_network_run_is_reproducible_and_ships_an_adabn_solution(tmp_path)
     # it ships the self-trained model itself, and its card reproduces the whole chain of runs
     tuned = Solution.load(tmp_path / "ship2" / "sim2real_adapted")
     assert tuned.metrics["miou"] == pytest.approx(resumed["miou"]) and tuned.metrics["initial_miou"] == resumed["init"]["miou"]
+    assert tuned.metrics["source_only_miou"] == pytest.approx(summary["miou"])  # where the chain started
     assert resumed["commands"][0] == summary["command"] and resumed["commands"][1] == resumed["command"]
     assert tuned.recipe["commands"] == resumed["commands"] and resumed["commands"][0] in tuned.card
     assert "--method self_train" in tuned.card and "pseudo-labels" in tuned.card

@@ -437,9 +437,11 @@ def main(argv=None) -> int:
     log(f"data ready in {time.perf_counter() - t0:.0f} s: source {tuple(source[0].shape)}")
     torch.manual_seed(cfg.seed)  # the decoder's initialisation
     model = create_segmentation_model("embedded:efficientnet_lite0", NUM_CLASSES, size, pretrained=a.init is None)
-    start = None
+    start, init_commands, init_source_only = None, [], None
     if a.init is not None:
         _load_init(model, a.init)
+        init_commands = _init_commands(a.init)  # now: a run may replace the init's folder later
+        init_source_only = _init_source_only_miou(a.init)
         start = evaluate(model, val_images, val_labels)
         log(f"initial model {a.init}: mIoU {100 * start['miou']:.1f}")
     result = train(model, source, target, cfg, a.method, a.device, log, a.evaluate_every,
@@ -462,7 +464,9 @@ def main(argv=None) -> int:
                "pseudo_thresholds": result["pseudo_thresholds"],
                "target": f"{real.source}: {len(real)} frames, labels unused",
                "command": "python -m suite.driving.dacs " + " ".join(argv if argv is not None else sys.argv[1:])}
-    summary["commands"] = (_init_commands(a.init) if a.init is not None else []) + [summary["command"]]
+    summary["commands"] = init_commands + [summary["command"]]
+    # the simulator-only model this chain of runs started from (this run's own model when it is one)
+    summary["source_only_miou"] = final["miou"] if a.method == "source_only" and a.init is None else init_source_only
     log(f"{a.method}: mIoU {100 * final['miou']:.1f}")
     if target is not None:
         adapted = adabn(result["model"], target)
@@ -488,6 +492,16 @@ def _shipped(summary: dict) -> tuple[str, dict, str, dict | None]:
         return "AdaBN", summary["adabn"], "before AdaBN", {"miou": summary["miou"], "per_class_iou": summary["per_class_iou"]}
     own = {k: summary[k] for k in ("miou", "per_class_iou", "pixel_accuracy")}
     return "trained", own, "initial model", summary.get("init")
+
+
+def _init_source_only_miou(path: Path) -> float | None:
+    """The source-only mIoU a chain of runs started from, as recorded by the ``--init`` model."""
+    path = Path(path)
+    results = path.with_name("results.json") if path.is_file() else path / "results.json"
+    if results.is_file():
+        return json.loads(results.read_text()).get("source_only_miou")
+    config = path / "config.json"
+    return json.loads(config.read_text()).get("metrics", {}).get("source_only_miou") if config.is_file() else None
 
 
 def _init_commands(path: Path) -> list[str]:
@@ -517,7 +531,7 @@ def ship(model: SegmentationModel, summary: dict, folder: Path) -> None:
 
     variant, r, _, _ = _shipped(summary)
     metrics = {"data": summary["evaluation"], "miou": r["miou"], "per_class_iou": r["per_class_iou"],
-               "pixel_accuracy": r["pixel_accuracy"], "source_only_miou": summary["miou"]}
+               "pixel_accuracy": r["pixel_accuracy"], "source_only_miou": summary.get("source_only_miou")}
     if summary.get("init"):
         metrics["initial_miou"] = summary["init"]["miou"]
     method = f"whole network, {summary['method']}" + (" + AdaBN" if variant == "AdaBN" else "")
@@ -583,8 +597,9 @@ def model_card(name: str, summary: dict) -> str:
         f"warm-up {cfg['warmup']}, poly decay, class-weighted cross-entropy, random flips; {summary['seconds']:.0f} s "
         f"on {summary['device']}",
         "", "## Data",
-        f"- labelled source: {summary['sim_frames']} simulator frames (seed {cfg['seed'] + 1}; generated, no license "
-        "restriction)",
+        f"- labelled source: {summary['sim_frames']} simulator frames in the last run (seed {cfg['seed'] + 1}; "
+        "generated, no license restriction)" + ("; each earlier run of the chain names its own in Reproduce"
+                                               if len(commands) > 1 else ""),
         f"- unlabelled target: {summary['target']} (CamVid, CC BY-NC 4.0; not shipped)",
         f"- evaluation: {summary['evaluation']} at 480x360, 11 classes, unlabelled pixels ignored",
         "", "## Metrics (CamVid val; a single run, no confidence interval)",
@@ -597,8 +612,12 @@ def model_card(name: str, summary: dict) -> str:
         "Research and demonstration use only: not for driving or any safety-critical decision. Trained at low "
         "resolution; trees, poles, signs and fences are weak (the simulator's trees and street furniture look "
         "little like real ones). CamVid frames come from Cambridge, UK (daylight): other cities, night and weather "
-        "are untested. Re-estimating the statistics on frames from your own camera (the app's Adapt tab) is the "
-        "cheapest way to fit it to them.", ""])
+        "are untested. " + ("Re-estimating the statistics on frames from your own camera (the app's Adapt tab) is "
+                            "the cheapest way to fit it to them." if variant == "AdaBN" else
+                            "Re-estimating the statistics on your own frames (the app's Adapt tab) is cheap but cost "
+                            "this model " + (f"{100 * (r['miou'] - summary['adabn']['miou']):.1f} mIoU on CamVid"
+                                             if summary.get("adabn") else "accuracy on CamVid")
+                            + "; another self-training round on your frames is the stronger fit."), ""])
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ def load_solution(kind: str = "adapted"):
         how = ("python -m suite.driving.sim2real --camvid CAMVID_ROOT --save-solutions suite/driving/solutions"
                if kind == "source_only" else
                "python -m suite.driving.dacs --camvid CAMVID_ROOT --method source_only --lr 6e-5 --steps 2000 "
-               "--ship suite/driving/solutions")
+               "--ship suite/driving/solutions, then self-training rounds (python -m suite.driving.dacs --method "
+               "self_train --init ..., the README's driving section)")
         raise SuiteError(f"{path}: solution not found; build it with {how}")
     return Solution.load(path)
 
