@@ -7,8 +7,9 @@ import streamlit as st
 from apps.common import read_upload
 
 st.title("Driving: sim-to-real segmentation")
-st.caption("Both models were trained only on frames of the built-in street simulator; the adapted one also saw "
-           "unlabelled real frames (CamVid). Upload a dashcam frame to see what adaptation changes. "
+st.caption("Both models learnt their labels only from frames of the built-in street simulator; the adapted one was "
+           "also trained on unlabelled real frames (CamVid), labelled by itself. Upload a dashcam frame to see what "
+           "adaptation changes. "
            "Research and demonstration use only: never for driving decisions.")
 
 
