@@ -440,8 +440,7 @@ def main(argv=None) -> int:
     start, init_commands, init_source_only = None, [], None
     if a.init is not None:
         _load_init(model, a.init)
-        init_commands = _init_commands(a.init)  # now: a run may replace the init's folder later
-        init_source_only = _init_source_only_miou(a.init)
+        init_commands, init_source_only = _init_provenance(a.init)  # now: a run may replace that folder later
         start = evaluate(model, val_images, val_labels)
         log(f"initial model {a.init}: mIoU {100 * start['miou']:.1f}")
     result = train(model, source, target, cfg, a.method, a.device, log, a.evaluate_every,
@@ -494,35 +493,23 @@ def _shipped(summary: dict) -> tuple[str, dict, str, dict | None]:
     return "trained", own, "initial model", summary.get("init")
 
 
-def _init_source_only_miou(path: Path) -> float | None:
-    """The source-only mIoU a chain of runs started from, as recorded by the ``--init`` model."""
-    path = Path(path)
-    results = path.with_name("results.json") if path.is_file() else path / "results.json"
-    if results.is_file():
-        return json.loads(results.read_text()).get("source_only_miou")
-    config = path / "config.json"
-    return json.loads(config.read_text()).get("metrics", {}).get("source_only_miou") if config.is_file() else None
-
-
-def _init_commands(path: Path) -> list[str]:
-    """The commands that made an ``--init`` model: a run's ``results.json`` beside its weights, or a
-    Solution's recipe (``commands``) or card (its Reproduce block)."""
+def _init_provenance(path: Path) -> tuple[list[str], float | None]:
+    """How an ``--init`` model was made: the commands of its chain of runs and the source-only mIoU the
+    chain started from. Read from a run's ``results.json`` beside its weights, or from a Solution's
+    config (recipe ``commands``, metrics) and, for older solutions, its card's Reproduce block."""
     path = Path(path)
     results = path.with_name("results.json") if path.is_file() else path / "results.json"
     if results.is_file():
         info = json.loads(results.read_text())
-        return info.get("commands") or [info["command"]]
-    config = path / "config.json"
-    if config.is_file():
-        commands = json.loads(config.read_text()).get("recipe", {}).get("commands")
-        if commands:
-            return list(commands)
+        return info.get("commands") or [info["command"]], info.get("source_only_miou")
+    config = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else {}
+    commands = list(config.get("recipe", {}).get("commands") or [])
     card = path / "README.md"
-    if card.is_file() and "## Reproduce" in card.read_text():
+    if not commands and card.is_file() and "## Reproduce" in card.read_text():
         block = card.read_text().split("## Reproduce", 1)[1].split("```")
         if len(block) > 2:
-            return [line for line in block[1].splitlines()[1:] if line.strip()]
-    return []
+            commands = [line for line in block[1].splitlines()[1:] if line.strip()]
+    return commands, config.get("metrics", {}).get("source_only_miou")
 
 
 def ship(model: SegmentationModel, summary: dict, folder: Path) -> None:
