@@ -270,7 +270,6 @@ def train(model: SegmentationModel, source: tuple[torch.Tensor, torch.Tensor], t
             tidx = torch.randint(len(tgt_images), (cfg.batch_size,), generator=gen).to(device)
             if tgt_pseudo is not None:  # self_train: fixed class-balanced labels, every kept pixel counts
                 xt_raw, pseudo = _flip(tgt_images[tidx], tgt_pseudo[tidx].long(), gen)
-                conf = torch.ones(pseudo.shape, device=device)
                 confident = torch.ones(len(pseudo), device=device)
             else:
                 xt_raw, _ = _flip(tgt_images[tidx], None, gen)
@@ -283,7 +282,7 @@ def train(model: SegmentationModel, source: tuple[torch.Tensor, torch.Tensor], t
             mixed = m3 * (xs_raw.permute(0, 3, 1, 2).float() / 255) + (1 - m3) * (xt_raw.permute(0, 3, 1, 2).float() / 255)
             mixed = blur(colour_jitter(mixed, gen), gen)
             y_mix = torch.where(masks, ys, pseudo)
-            w_mix = torch.where(masks, torch.ones_like(conf), confident.view(-1, 1, 1).expand_as(conf))
+            w_mix = torch.where(masks, 1.0, confident.view(-1, 1, 1).expand(masks.shape))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits_mix = model(normalise(mixed, model.preprocess))
             ce = F.cross_entropy(logits_mix.float(), y_mix, reduction="none", ignore_index=IGNORE)
