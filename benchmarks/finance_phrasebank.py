@@ -32,14 +32,19 @@ def splits():
 
 
 def run(recipe: str, save: str | None, limit: int | None, epochs: int | None, threads: int,
-        pretrain: dict | None = None) -> dict:
+        pretrain: dict | None = None, agreement: bool = False, seed: int = 0) -> dict:
     """Train ``recipe`` (after masked-language-model pretraining on the training sentences when
-    ``pretrain`` is given) and evaluate it; with ``save``, also ship it."""
+    ``pretrain`` is given; on soft targets from annotator agreement with ``agreement``) and evaluate
+    it; with ``save``, also ship it."""
     machine = set_threads(threads)
     from suite.finance.recipes import DEFAULT_BACKBONE, train_sentiment
 
     parts = splits()
     train = parts["train"] if not limit else parts["train"].subset(range(limit))
+    if agreement:
+        from suite.finance.data import agreement_targets
+
+        train = agreement_targets(train, PHRASEBANK)
     t0 = time.perf_counter()
 
     def log(event, state):
@@ -48,14 +53,17 @@ def run(recipe: str, save: str | None, limit: int | None, epochs: int | None, th
         elif event == "batch_end" and state.step % 20 == 0:
             print(f"step {state.step}/{state.total_steps} {time.perf_counter() - t0:.0f}s", flush=True)
 
-    overrides = {"epochs": epochs} if epochs else {}
+    overrides = {"seed": seed, **({"epochs": epochs} if epochs else {})}
     if pretrain:
         pretrain = {**pretrain, "progress": lambda h: print(json.dumps({"pretrain": h}), flush=True)}
     solution, state = train_sentiment(train, parts["val"], DEFAULT_BACKBONE, recipe, callbacks=[log],
                                       name="phrasebank_minilm", pretrain=pretrain, **overrides)
     name = recipe if not pretrain else (f"mlm{pretrain['epochs']}" + (f"-lora{pretrain['lora_rank']}" if
                                                                        pretrain.get("lora_rank") else "") + f"+{recipe}")
-    row = {"recipe": name, "continued_pretraining": (solution.recipe or {}).get("continued_pretraining"), "backbone": DEFAULT_BACKBONE, "train_items": len(train), "val_items": len(parts["val"]),
+    name += ("+agree" if agreement else "") + (f"_s{seed}" if seed else "")
+    flags = (f" --pretrain-epochs {pretrain['epochs']}" if pretrain else "") + \
+        (" --agreement-targets" if agreement else "") + (f" --seed {seed}" if seed else "")
+    row = {"recipe": name, "seed": seed, "flags": f"--recipe {recipe}{flags}", "agreement_targets": agreement, "continued_pretraining": (solution.recipe or {}).get("continued_pretraining"), "backbone": DEFAULT_BACKBONE, "train_items": len(train), "val_items": len(parts["val"]),
            "train_seconds": round(time.perf_counter() - t0, 1), "best_epoch": state.best_epoch,
            "history": state.history, "machine": machine + " (shared with other jobs)"}
     if save:
@@ -121,6 +129,9 @@ if __name__ == "__main__":
                         help="first continue masked-language-model pretraining on the training sentences")
     parser.add_argument("--pretrain-lr", type=float, default=1e-4)
     parser.add_argument("--pretrain-lora", type=int, default=None, help="... through LoRA adapters of this rank")
+    parser.add_argument("--agreement-targets", action="store_true",
+                        help="train on soft targets from annotator agreement (suite.finance.data.agreement_targets)")
+    parser.add_argument("--seed", type=int, default=0, help="initialisation and batch order (the split stays fixed)")
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--finalize-only", action="store_true",
                         help="re-evaluate the solution at --save and rewrite its card (no training)")
@@ -131,7 +142,7 @@ if __name__ == "__main__":
     elif not args.table_only:
         run(args.recipe, args.save, args.limit, args.epochs, args.threads,
             {"epochs": args.pretrain_epochs, "lr": args.pretrain_lr, "lora_rank": args.pretrain_lora}
-            if args.pretrain_epochs else None)
+            if args.pretrain_epochs else None, args.agreement_targets, args.seed)
     md = table()
     publish("finance_phrasebank", md, {"rows": [json.loads(f.read_text()) for f in
                                                 sorted(RESULTS.glob("finance_phrasebank_*.json"))]})

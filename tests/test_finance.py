@@ -107,6 +107,31 @@ def test_phrasebank_split_is_seeded_grouped_and_disjoint():
     assert 0 < len(sub) < len(a["test"]) and set(sub.items) <= set(a["test"].items)
 
 
+def test_agreement_targets_soften_labels_by_annotator_agreement(tmp_path):
+    """Soft targets follow the strictest agreement file holding the sentence; hard labels stay."""
+    from suite.finance.data import AGREEMENT_SHARES, agreement_targets, load_phrasebank
+
+    lines = {"all": ["Profit rose .@positive"], "75": ["Sales fell .@negative"],
+             "66": ["The board met .@neutral"], "50": ["Shares moved .@positive"]}
+    files = {"50": "Sentences_50Agree.txt", "66": "Sentences_66Agree.txt", "75": "Sentences_75Agree.txt",
+             "all": "Sentences_AllAgree.txt"}
+    order = ["all", "75", "66", "50"]
+    for k, key in enumerate(order):  # each file holds its own sentences and every stricter one's
+        (tmp_path / files[key]).write_text("\n".join(x for level in order[:k + 1] for x in lines[level]) + "\n",
+                                           encoding="iso-8859-1")
+    data = load_phrasebank(tmp_path, "50")
+    soft = agreement_targets(data, tmp_path)
+    assert np.array_equal(soft.labels, data.labels) and data.soft_labels is None
+    rows = {t: r for t, r in zip(soft.items, soft.soft_labels)}
+    assert np.allclose(rows["Profit rose ."], [0, 0, 1])
+    assert np.allclose(rows["Sales fell ."], [AGREEMENT_SHARES["75"], 1 - AGREEMENT_SHARES["75"], 0])
+    half = (1 - AGREEMENT_SHARES["66"]) / 2
+    assert np.allclose(rows["The board met ."], [half, AGREEMENT_SHARES["66"], half])
+    assert np.allclose(rows["Shares moved ."], [0, 1 - AGREEMENT_SHARES["50"], AGREEMENT_SHARES["50"]])
+    part = soft.subset([3, 0])
+    assert np.allclose(part.soft_labels, soft.soft_labels[[3, 0]])
+
+
 def test_labelled_csv_and_jsonl_map_sentiment_aliases(tmp_path):
     from suite.finance import load_labelled_text
 

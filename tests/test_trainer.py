@@ -124,6 +124,24 @@ def test_class_weights_and_balanced_sampler(small_model, photo_data):
     assert np.all(np.abs(share - 1 / 3) < 0.08)  # balanced although class 0 has 5x the items
 
 
+@pytest.mark.parametrize("strategy", ["feature_extraction", "full"])
+def test_soft_labels_are_the_training_targets(small_model, photo_data, strategy):
+    """With soft labels that name the next class, the model learns them, not the hard labels."""
+    from suite.core.data import TorchDataset
+
+    shifted = (photo_data.labels + 1) % 3
+    data = photo_data.subset(np.arange(len(photo_data)))
+    data.soft_labels = np.eye(3, dtype=np.float32)[shifted] * 0.9 + 0.1 / 3
+    assert torch.allclose(TorchDataset(data, lambda x: 0)[4][1], torch.as_tensor(data.soft_labels[4]))
+    trainer = Trainer(small_model, _config(epochs=8 if strategy == "feature_extraction" else 4,
+                                           strategy=strategy, lr=1e-2 if strategy == "feature_extraction" else 1e-3))
+    trainer.fit(data)
+    from suite.core.features import predict_logits
+
+    predicted = predict_logits(trainer.model, photo_data).argmax(-1).numpy()
+    assert (predicted == shifted).mean() >= 0.9
+
+
 @pytest.mark.parametrize("schedule,step,total,warmup,expected", [
     ("cosine", 0, 100, 10, 0.1),
     ("cosine", 9, 100, 10, 1.0),

@@ -228,7 +228,8 @@ class Trainer:
         if features is not None:
             from torch.utils.data import DataLoader, TensorDataset
 
-            labels = torch.as_tensor(data.labels, dtype=torch.float32 if data.labels.ndim == 2 else torch.int64)
+            targets = data.labels if data.soft_labels is None else data.soft_labels
+            labels = torch.as_tensor(targets, dtype=torch.float32 if targets.ndim == 2 else torch.int64)
             return DataLoader(TensorDataset(features, labels, weights), batch_size=cfg.batch_size,
                               shuffle=sampler is None, sampler=sampler, generator=gen, drop_last=not source)
         return input_loader(self.model, data, cfg.batch_size, transform=self._train_transform(epoch, source),

@@ -115,6 +115,37 @@ def restrict_to(data: LabeledData, reference: LabeledData) -> LabeledData:
     return part
 
 
+# Majority share assumed for a sentence whose highest PhraseBank agreement level is the key: the
+# middle of its band (all annotators; 75-99%; 66-74%; 50-65%).
+AGREEMENT_SHARES = {"all": 1.0, "75": 0.85, "66": 0.70, "50": 0.58}
+
+
+def agreement_targets(data: LabeledData, path, shares: dict | None = None) -> LabeledData:
+    """``data`` (PhraseBank sentences) with soft training targets from annotator agreement.
+
+    Each sentence's majority class gets the share of its highest agreement level in the release at
+    ``path`` (``AGREEMENT_SHARES``: 1.0 when every annotator agreed, 0.58 when only half did); the
+    rest goes to neutral for a positive or negative sentence and is split between positive and
+    negative for a neutral one. Hard labels are unchanged, so splits and metrics are too.
+    """
+    shares = {**AGREEMENT_SHARES, **(shares or {})}
+    level = {}
+    for key in ("50", "66", "75", "all"):  # later (stricter) files overwrite earlier ones
+        for text in load_phrasebank(path, key).items:
+            level[normalise_text(text)] = key
+    neutral = SENTIMENTS.index("neutral")
+    soft = np.zeros((len(data), len(SENTIMENTS)), dtype=np.float32)
+    for row, (text, label) in enumerate(zip(data.items, data.labels)):
+        share = shares[level.get(normalise_text(text), "50")]
+        soft[row] = (1.0 - share) / 2 if label == neutral else 0.0
+        if label != neutral:
+            soft[row, neutral] = 1.0 - share
+        soft[row, label] = share
+    out = data.subset(np.arange(len(data)))
+    out.soft_labels = soft
+    return out
+
+
 _DATE_COLUMNS = ("date", "datetime", "time", "timestamp", "published", "published_at")
 _TICKER_COLUMNS = ("ticker", "symbol", "stock", "company")
 _TEXT_COLUMNS = ("text", "headline", "title", "sentence", "body", "content", "news")

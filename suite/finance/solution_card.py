@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-COMMAND = ("python benchmarks/finance_phrasebank.py --recipe {recipe} "
-           "--save suite/finance/solutions/phrasebank_minilm")
+COMMAND = "python benchmarks/finance_phrasebank.py {flags} --save suite/finance/solutions/phrasebank_minilm"
 
 
 def _cell(report: dict, metric: str) -> str:
     value, ci = report["metrics"][metric], report["ci95"][metric]
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _targets(row: dict) -> str:
+    if not row.get("agreement_targets"):
+        return ""
+    return ("\nTargets: soft labels from annotator agreement (`suite.finance.data.agreement_targets`): the "
+            "majority class gets 1.0 when every annotator agreed, 0.85 / 0.70 / 0.58 when 75% / 66% / 50% "
+            "did, the rest goes to the neighbouring class(es).")
 
 
 def card_text(solution, row: dict) -> str:
@@ -50,11 +57,11 @@ all-agree (a different random split, so compare within the intervals).
 `{solution.recipe.get('name')}` on `{solution.model.spec}`: strategy `{solution.recipe.get('strategy')}`
 {opts}, lr {solution.recipe.get('lr')}, {solution.recipe.get('epochs')} epochs (best: epoch
 {row['best_epoch'] + 1}), batch {solution.recipe.get('batch_size')}, warm-up {solution.recipe.get('warmup')},
-max length {solution.recipe.get('max_length')} tokens. Adapters are merged after training; the
+max length {solution.recipe.get('max_length')} tokens.{_targets(row)} Adapters are merged after training; the
 changed matrices and the head are stored as float16 ({row.get('solution_bytes', 0) / 1e6:.1f} MB).
 Training took {row['train_seconds'] / 60:.0f} min on a shared 2-core CPU.
 
-Reproduce: `{COMMAND.format(recipe=row['recipe'])}`
+Reproduce: `{COMMAND.format(flags=row.get('flags') or '--recipe ' + row['recipe'])}`
 
 ## Limits
 - English, sentence-level, news style; long texts are split into sentences and aggregated.

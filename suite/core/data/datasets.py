@@ -33,6 +33,9 @@ class LabeledData:
     ``labels`` are int64 class indices ``(N,)`` (``-1`` = unlabelled) or, for multilabel data,
     0/1 rows ``(N, K)`` (a row of ``-1`` = unlabelled). ``warnings`` lists non-fatal problems
     found while loading, ``skipped`` the unreadable files left out as ``(path, reason)``.
+    ``soft_labels`` (optional, float ``(N, K)`` rows summing to 1) are training targets that the
+    trainer uses in place of ``labels`` (e.g. the share of annotators who chose each class);
+    ``labels`` stay the hard labels for splits, sampling and metrics.
     """
 
     items: list
@@ -44,6 +47,7 @@ class LabeledData:
     task: str = "multiclass"
     warnings: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    soft_labels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -56,6 +60,7 @@ class LabeledData:
             self,
             items=[self.items[i] for i in idx],
             labels=self.labels[idx],
+            soft_labels=None if self.soft_labels is None else self.soft_labels[idx],
             groups=None if self.groups is None else [self.groups[i] for i in idx],
             warnings=list(self.warnings),
             skipped=list(self.skipped),
@@ -486,20 +491,21 @@ def _build_torch_dataset_class():
     from torch.utils.data import Dataset
 
     class TorchDataset(Dataset):
-        """``(transform(item), label)`` pairs; labels are int64 scalars or float multi-hot rows.
+        """``(transform(item), label)`` pairs; labels are int64 scalars, or float multi-hot or soft-label rows.
 
         With ``transform=None`` the loaded item is returned as is (a string for text).
         """
 
         def __init__(self, data: LabeledData, transform: Callable | None = None):
             self.data, self.transform = data, transform
+            self.targets = data.labels if data.soft_labels is None else data.soft_labels.astype(np.float32)
 
         def __len__(self) -> int:
             return len(self.data)
 
         def __getitem__(self, i: int):
             item = self.data.load(i)
-            return (item if self.transform is None else self.transform(item)), _label_tensor(self.data.labels[i])
+            return (item if self.transform is None else self.transform(item)), _label_tensor(self.targets[i])
 
     TorchDataset.__module__, TorchDataset.__qualname__ = __name__, "TorchDataset"
     return TorchDataset
