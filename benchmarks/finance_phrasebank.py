@@ -60,9 +60,10 @@ def run(recipe: str, save: str | None, limit: int | None, epochs: int | None, th
                                       name="phrasebank_minilm", pretrain=pretrain, **overrides)
     name = recipe if not pretrain else (f"mlm{pretrain['epochs']}" + (f"-lora{pretrain['lora_rank']}" if
                                                                        pretrain.get("lora_rank") else "") + f"+{recipe}")
-    name += ("+agree" if agreement else "") + (f"_s{seed}" if seed else "")
+    name += ("+agree" if agreement else "") + (f"_e{epochs}" if epochs else "") + (f"_s{seed}" if seed else "")
     flags = (f" --pretrain-epochs {pretrain['epochs']}" if pretrain else "") + \
-        (" --agreement-targets" if agreement else "") + (f" --seed {seed}" if seed else "")
+        (" --agreement-targets" if agreement else "") + (f" --epochs {epochs}" if epochs else "") + \
+        (f" --seed {seed}" if seed else "")
     row = {"recipe": name, "seed": seed, "flags": f"--recipe {recipe}{flags}", "agreement_targets": agreement, "continued_pretraining": (solution.recipe or {}).get("continued_pretraining"), "backbone": DEFAULT_BACKBONE, "train_items": len(train), "val_items": len(parts["val"]),
            "train_seconds": round(time.perf_counter() - t0, 1), "best_epoch": state.best_epoch,
            "history": state.history, "machine": machine + " (shared with other jobs)"}
@@ -115,7 +116,35 @@ def table() -> str:
             "accuracy all-agree test | macro-F1 | training time | stored delta |\n|---|---|---|---|---|---|---|\n")
     return (f"Financial PhraseBank, seeded 20% test split of Sentences_50Agree (n={r['test_50agree']['n']}) "
             f"and its all-agree sentences (n={r['test_allagree']['n']}); 95% bootstrap CIs. "
-            f"Anchor: {ANCHOR}. Machine: {r['machine']}.\n\n" + head + "\n".join(rows) + "\n")
+            f"Anchor: {ANCHOR}. Machine: {r['machine']}.\n\n" + head + "\n".join(rows) + "\n" + seed_table())
+
+
+def seed_table() -> str:
+    """Mean and range over the seeds of each recipe run with more than one seed (``_sN`` rows)."""
+    import re
+    from collections import defaultdict
+
+    groups = defaultdict(list)
+    for file in sorted(RESULTS.glob("finance_phrasebank_*.json")):
+        r = json.loads(file.read_text())
+        groups[re.sub(r"_s\d+$", "", r["recipe"])].append(r)
+    rows = []
+    for name, runs in groups.items():
+        if len(runs) < 2:
+            continue
+        cells = []
+        for values in ([h["history"][h["best_epoch"]]["val_accuracy"] for h in runs],
+                       [h["test_50agree"]["metrics"]["accuracy"] for h in runs],
+                       [h["test_50agree"]["metrics"]["macro_f1"] for h in runs],
+                       [h["test_allagree"]["metrics"]["accuracy"] for h in runs]):
+            cells.append(f"{sum(values) / len(values):.3f} ({min(values):.3f}-{max(values):.3f})")
+        seeds = ", ".join(str(h.get("seed", 0)) for h in runs)
+        rows.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    return ("\nOver seeds (initialisation and batch order; the split is fixed): mean (range).\n\n"
+            "| recipe | seeds | validation accuracy (chosen epoch) | accuracy 50Agree test | macro-F1 | "
+            "accuracy all-agree test |\n|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
 if __name__ == "__main__":

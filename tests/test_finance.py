@@ -109,7 +109,8 @@ def test_phrasebank_split_is_seeded_grouped_and_disjoint():
 
 def test_agreement_targets_soften_labels_by_annotator_agreement(tmp_path):
     """Soft targets follow the strictest agreement file holding the sentence; hard labels stay."""
-    from suite.finance.data import AGREEMENT_SHARES, agreement_targets, load_phrasebank
+    from suite.finance import agreement_targets, load_phrasebank
+    from suite.finance.data import AGREEMENT_SHARES
 
     lines = {"all": ["Profit rose .@positive"], "75": ["Sales fell .@negative"],
              "66": ["The board met .@neutral"], "50": ["Shares moved .@positive"]}

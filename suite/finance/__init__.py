@@ -12,7 +12,7 @@ from suite.core.lazy import lazy_exports
 
 _EXPORTS = {
     "load_phrasebank": "data", "load_labelled_text": "data", "load_news": "data", "phrasebank_split": "data",
-    "restrict_to": "data", "SENTIMENTS": "data",
+    "restrict_to": "data", "agreement_targets": "data", "SENTIMENTS": "data",
     "load_solution": "sentiment", "score_texts": "sentiment", "sentiment_score": "sentiment",
     "DEFAULT_SOLUTION": "sentiment",
     "score_news": "news", "aggregate_news": "news", "score_chart": "news",

@@ -23,7 +23,8 @@ def load_solution(path: str | os.PathLike | None = None):
     if path is None:
         if not (DEFAULT_SOLUTION / "config.json").is_file():
             raise SuiteError(f"{DEFAULT_SOLUTION}: the shipped solution is missing; rebuild it with "
-                             "python benchmarks/finance_phrasebank.py --recipe lora --save " + str(DEFAULT_SOLUTION))
+                             "python benchmarks/finance_phrasebank.py --recipe lora --agreement-targets --save "
+                             + str(DEFAULT_SOLUTION))
         return Solution.load(DEFAULT_SOLUTION)
     if str(path).startswith("hf:") or (Path(path).is_dir() and not is_solution_dir(path)
                                       and (Path(path) / "config.json").is_file()):

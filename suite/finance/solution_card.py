@@ -20,6 +20,15 @@ def _targets(row: dict) -> str:
             "did, the rest goes to the neighbouring class(es).")
 
 
+def _storage(solution, row: dict) -> str:
+    size = f"{row.get('solution_bytes', 0) / 1e6:.1f} MB"
+    if solution.recipe.get("strategy") == "lora":
+        rank = solution.recipe.get("strategy_options", {}).get("r")
+        return (f"Adapters are merged after training; each changed matrix is stored as its two rank-{rank} "
+                f"factors, with the head, in float16 ({size}).")
+    return f"Only the tensors that differ from the encoder are stored, in float16 ({size})."
+
+
 def card_text(solution, row: dict) -> str:
     """README.md of the solution: intended use, data and license, metrics with CIs, recipe, limits."""
     a, b = row["test_50agree"], row["test_allagree"]
@@ -57,8 +66,7 @@ all-agree (a different random split, so compare within the intervals).
 `{solution.recipe.get('name')}` on `{solution.model.spec}`: strategy `{solution.recipe.get('strategy')}`
 {opts}, lr {solution.recipe.get('lr')}, {solution.recipe.get('epochs')} epochs (best: epoch
 {row['best_epoch'] + 1}), batch {solution.recipe.get('batch_size')}, warm-up {solution.recipe.get('warmup')},
-max length {solution.recipe.get('max_length')} tokens.{_targets(row)} Adapters are merged after training; the
-changed matrices and the head are stored as float16 ({row.get('solution_bytes', 0) / 1e6:.1f} MB).
+max length {solution.recipe.get('max_length')} tokens.{_targets(row)} {_storage(solution, row)}
 Training took {row['train_seconds'] / 60:.0f} min on a shared 2-core CPU.
 
 Reproduce: `{COMMAND.format(flags=row.get('flags') or '--recipe ' + row['recipe'])}`
