@@ -74,6 +74,8 @@ Reproduce: `{COMMAND.format(flags=row.get('flags') or '--recipe ' + row['recipe'
 ## Limits
 - English, sentence-level, news style; long texts are split into sentences and aggregated.
 - Neutral dominates the training data (59%); macro-F1 is the fairer summary.
+- Figures can outweigh words: "Operating loss widened to EUR 4.2 mn from EUR 1.1 mn" scores as
+  positive, because most "... to EUR x mn from EUR y mn" sentences in the data report gains.
 - Texts unlike the training data get unreliable scores.{guard}
 - Research and demonstration use only.
 """
