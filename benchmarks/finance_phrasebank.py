@@ -104,10 +104,14 @@ def finalize(path, row: dict, parts: dict | None = None) -> dict:
     return row
 
 
-def table() -> str:
+def stored_runs() -> list[dict]:
+    """Every run's row written by this benchmark (``finance_phrasebank_<recipe>.json``)."""
+    return [json.loads(f.read_text()) for f in sorted(RESULTS.glob("finance_phrasebank_*.json"))]
+
+
+def table(runs: list[dict]) -> str:
     rows = []
-    for file in sorted(RESULTS.glob("finance_phrasebank_*.json")):
-        r = json.loads(file.read_text())
+    for r in runs:
         a, b = r["test_50agree"], r["test_allagree"]
         size = f"{r['solution_bytes'] / 1e6:.1f} MB" if r.get("solution_bytes") else "-"
         rows.append(f"| {r['recipe']} | {ci_cell(a)} | {ci_cell(a, 'macro_f1')} | {ci_cell(b)} | "
@@ -116,17 +120,16 @@ def table() -> str:
             "accuracy all-agree test | macro-F1 | training time | stored delta |\n|---|---|---|---|---|---|---|\n")
     return (f"Financial PhraseBank, seeded 20% test split of Sentences_50Agree (n={r['test_50agree']['n']}) "
             f"and its all-agree sentences (n={r['test_allagree']['n']}); 95% bootstrap CIs. "
-            f"Anchor: {ANCHOR}. Machine: {r['machine']}.\n\n" + head + "\n".join(rows) + "\n" + seed_table())
+            f"Anchor: {ANCHOR}. Machine: {r['machine']}.\n\n" + head + "\n".join(rows) + "\n" + seed_table(runs))
 
 
-def seed_table() -> str:
+def seed_table(runs: list[dict]) -> str:
     """Mean and range over the seeds of each recipe run with more than one seed (``_sN`` rows)."""
     import re
     from collections import defaultdict
 
     groups = defaultdict(list)
-    for file in sorted(RESULTS.glob("finance_phrasebank_*.json")):
-        r = json.loads(file.read_text())
+    for r in runs:
         groups[re.sub(r"_s\d+$", "", r["recipe"])].append(r)
     rows = []
     for name, runs in groups.items():
@@ -172,6 +175,5 @@ if __name__ == "__main__":
         run(args.recipe, args.save, args.limit, args.epochs, args.threads,
             {"epochs": args.pretrain_epochs, "lr": args.pretrain_lr, "lora_rank": args.pretrain_lora}
             if args.pretrain_epochs else None, args.agreement_targets, args.seed)
-    md = table()
-    publish("finance_phrasebank", md, {"rows": [json.loads(f.read_text()) for f in
-                                                sorted(RESULTS.glob("finance_phrasebank_*.json"))]})
+    runs = stored_runs()
+    publish("finance_phrasebank", table(runs), {"rows": runs})

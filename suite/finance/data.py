@@ -137,8 +137,9 @@ def agreement_targets(data: LabeledData, path, shares: dict | None = None) -> La
     soft = np.zeros((len(data), len(SENTIMENTS)), dtype=np.float32)
     for row, (text, label) in enumerate(zip(data.items, data.labels)):
         share = shares[level.get(normalise_text(text), "50")]
-        soft[row] = (1.0 - share) / 2 if label == neutral else 0.0
-        if label != neutral:
+        if label == neutral:
+            soft[row] = (1.0 - share) / 2
+        else:
             soft[row, neutral] = 1.0 - share
         soft[row, label] = share
     out = data.subset(np.arange(len(data)))
