@@ -398,3 +398,8 @@ def test_whole_network_run_is_reproducible_and_ships_an_adabn_solution(tmp_path)
     assert resumed["commands"][0] == summary["command"] and resumed["commands"][1] == resumed["command"]
     assert tuned.recipe["commands"] == resumed["commands"] and resumed["commands"][0] in tuned.card
     assert "--method self_train" in tuned.card and "pseudo-labels" in tuned.card
+    from suite.driving.dacs import model_card  # the card names the share of pixels the run kept
+
+    assert "most confident half of each class" in tuned.card
+    resumed["config"]["pseudo_share"] = 0.8
+    assert "most confident 80% of each class" in model_card("x", resumed)

@@ -549,8 +549,10 @@ def _how_adapted(summary: dict, rounds: int) -> str:
         return (f"the BatchNorm statistics of every layer were re-estimated on {summary['adabn']['frames']} unlabelled "
                 "CamVid train frames (AdaBN).")
     if summary["method"] == "self_train":
+        share = summary["config"]["pseudo_share"]
+        kept = "half" if share == 0.5 else f"{100 * share:.0f}%"
         return ("after AdaBN, the model labelled the unlabelled CamVid train frames itself, keeping the most "
-                f"confident half of each class's pixels (class-balanced pseudo-labels), and was trained on them mixed "
+                f"confident {kept} of each class's pixels (class-balanced pseudo-labels), and was trained on them mixed "
                 f"into simulator frames (ClassMix); {rounds} such round{'s' if rounds > 1 else ''}, each starting "
                 "from the previous model.")
     return "it was trained on simulator classes pasted onto real frames with pseudo-labels from a moving-average teacher (DACS)."
