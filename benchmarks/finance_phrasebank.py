@@ -27,24 +27,34 @@ def splits():
 
     data = load_phrasebank(require(PHRASEBANK), "50")
     parts = phrasebank_split(data)
+    fit_texts = set(parts["train"].items) | set(parts["val"].items)  # a refit's sentences
+    parts["train+val"] = data.subset([i for i, t in enumerate(data.items) if t in fit_texts])
     parts["test_allagree"] = restrict_to(parts["test"], load_phrasebank(PHRASEBANK, "all"))
     return parts
 
 
 def run(recipe: str, save: str | None, limit: int | None, epochs: int | None, threads: int,
-        pretrain: dict | None = None, agreement: bool = False, seed: int = 0) -> dict:
+        pretrain: dict | None = None, agreement: bool = False, seed: int = 0, refit: bool = False,
+        teachers: list[str] | None = None, teacher_weight: float = 0.5) -> dict:
     """Train ``recipe`` (after masked-language-model pretraining on the training sentences when
-    ``pretrain`` is given; on soft targets from annotator agreement with ``agreement``) and evaluate
-    it; with ``save``, also ship it."""
+    ``pretrain`` is given; on soft targets from annotator agreement with ``agreement``; on the
+    training and validation sentences for the recipe's fixed epochs with ``refit``; towards the mean
+    prediction of the saved ``teachers``, mixed in at ``teacher_weight``) and evaluate it; with
+    ``save``, also ship it."""
     machine = set_threads(threads)
     from suite.finance.recipes import DEFAULT_BACKBONE, train_sentiment
 
     parts = splits()
-    train = parts["train"] if not limit else parts["train"].subset(range(limit))
+    train = parts["train+val" if refit else "train"]
+    train = train if not limit else train.subset(range(limit))
     if agreement:
         from suite.finance.data import agreement_targets
 
         train = agreement_targets(train, PHRASEBANK)
+    if teachers:
+        from suite.core import Solution, teacher_targets
+
+        train = teacher_targets(train, [Solution.load(t) for t in teachers], teacher_weight)
     t0 = time.perf_counter()
 
     def log(event, state):
@@ -56,15 +66,24 @@ def run(recipe: str, save: str | None, limit: int | None, epochs: int | None, th
     overrides = {"seed": seed, **({"epochs": epochs} if epochs else {})}
     if pretrain:
         pretrain = {**pretrain, "progress": lambda h: print(json.dumps({"pretrain": h}), flush=True)}
-    solution, state = train_sentiment(train, parts["val"], DEFAULT_BACKBONE, recipe, callbacks=[log],
-                                      name="phrasebank_minilm", pretrain=pretrain, **overrides)
+    solution, state = train_sentiment(train, None if refit else parts["val"], DEFAULT_BACKBONE, recipe,
+                                      callbacks=[log], name="phrasebank_minilm", pretrain=pretrain, **overrides)
     name = recipe if not pretrain else (f"mlm{pretrain['epochs']}" + (f"-lora{pretrain['lora_rank']}" if
                                                                        pretrain.get("lora_rank") else "") + f"+{recipe}")
-    name += ("+agree" if agreement else "") + (f"_e{epochs}" if epochs else "") + (f"_s{seed}" if seed else "")
+    kd = f"+kd{len(teachers)}" + (f"w{teacher_weight:g}" if teacher_weight != 0.5 else "") if teachers else ""
+    name += ("+agree" if agreement else "") + kd + ("+refit" if refit else "") + \
+        (f"_e{epochs}" if epochs else "") + (f"_s{seed}" if seed else "")
     flags = (f" --pretrain-epochs {pretrain['epochs']}" if pretrain else "") + \
-        (" --agreement-targets" if agreement else "") + (f" --epochs {epochs}" if epochs else "") + \
+        (f" --pretrain-lora {pretrain['lora_rank']}" if pretrain and pretrain.get("lora_rank") else "") + \
+        (f" --pretrain-lr {pretrain['lr']:g}" if pretrain and pretrain.get("lr") != 1e-4 else "") + \
+        (" --agreement-targets" if agreement else "") + (f" --teachers {' '.join(teachers)}" if teachers else "") + \
+        (f" --teacher-weight {teacher_weight:g}" if teachers and teacher_weight != 0.5 else "") + \
+        (" --refit" if refit else "") + (f" --epochs {epochs}" if epochs else "") + \
         (f" --seed {seed}" if seed else "")
-    row = {"recipe": name, "seed": seed, "flags": f"--recipe {recipe}{flags}", "agreement_targets": agreement, "continued_pretraining": (solution.recipe or {}).get("continued_pretraining"), "backbone": DEFAULT_BACKBONE, "train_items": len(train), "val_items": len(parts["val"]),
+    row = {"recipe": name, "seed": seed, "flags": f"--recipe {recipe}{flags}", "agreement_targets": agreement,
+           "continued_pretraining": (solution.recipe or {}).get("continued_pretraining"),
+           "teachers": teachers, "teacher_weight": teacher_weight if teachers else None,
+           "backbone": DEFAULT_BACKBONE, "train_items": len(train), "val_items": 0 if refit else len(parts["val"]),
            "train_seconds": round(time.perf_counter() - t0, 1), "best_epoch": state.best_epoch,
            "history": state.history, "machine": machine + " (shared with other jobs)"}
     if save:
@@ -104,6 +123,38 @@ def finalize(path, row: dict, parts: dict | None = None) -> dict:
     return row
 
 
+def combine(members: list[str], threads: int) -> list[dict]:
+    """Rows for two ways to combine saved runs: the mean of their predictions (an ensemble, as slow as
+    all of them) and the mean of their weights (a uniform soup, as fast as one)."""
+    machine = set_threads(threads)
+    from suite.core import Solution
+    from suite.core.evaluation import evaluate_predictions
+    from suite.core.finetune import evaluate_solution
+    from suite.core.soup import uniform_soup
+
+    parts, runs = splits(), [Solution.load(m) for m in members]
+    soup = uniform_soup(runs)
+    names = {"val": ("val_accuracy", "validation split"), "test": ("test_50agree", "test split of 50Agree"),
+             "test_allagree": ("test_allagree", "all-agree sentences of that test split")}
+    rows = []
+    for kind in ("ensemble", "soup"):
+        row = {"recipe": f"{kind}{len(runs)}", "flags": f"--combine {' '.join(members)}", "members": members,
+               "train_seconds": 0, "machine": machine + " (shared with other jobs)"}
+        for part, (key, description) in names.items():
+            data = parts[part]
+            if kind == "ensemble":
+                probs = sum(evaluate_solution(r, data)[1] for r in runs) / len(runs)
+                report = evaluate_predictions(data.labels, probs, runs[0].labels,
+                                              data_desc=f"{description} ({len(data)} sentences)")
+            else:
+                report = evaluate_solution(soup, data, data_desc=f"{description} ({len(data)} sentences)")[0]
+            row[key] = report["metrics"]["accuracy"] if part == "val" else \
+                {k: report[k] for k in ("n", "data", "metrics", "ci95", "per_class", "confusion_matrix")}
+        (RESULTS / f"finance_phrasebank_{row['recipe']}.json").write_text(json.dumps(row, indent=2) + "\n")
+        rows.append(row)
+    return rows
+
+
 def stored_runs() -> list[dict]:
     """Every run's row written by this benchmark (``finance_phrasebank_<recipe>.json``)."""
     return [json.loads(f.read_text()) for f in sorted(RESULTS.glob("finance_phrasebank_*.json"))]
@@ -114,8 +165,9 @@ def table(runs: list[dict]) -> str:
     for r in runs:
         a, b = r["test_50agree"], r["test_allagree"]
         size = f"{r['solution_bytes'] / 1e6:.1f} MB" if r.get("solution_bytes") else "-"
+        time_cell = f"{r['train_seconds'] / 60:.0f} min" if r["train_seconds"] else "-"
         rows.append(f"| {r['recipe']} | {ci_cell(a)} | {ci_cell(a, 'macro_f1')} | {ci_cell(b)} | "
-                    f"{ci_cell(b, 'macro_f1')} | {r['train_seconds'] / 60:.0f} min | {size} |")
+                    f"{ci_cell(b, 'macro_f1')} | {time_cell} | {size} |")
     head = ("| recipe (embedded:minilm_l6, 22.7M params, max length 64) | accuracy 50Agree test | macro-F1 | "
             "accuracy all-agree test | macro-F1 | training time | stored delta |\n|---|---|---|---|---|---|---|\n")
     return (f"Financial PhraseBank, seeded 20% test split of Sentences_50Agree (n={r['test_50agree']['n']}) "
@@ -136,7 +188,7 @@ def seed_table(runs: list[dict]) -> str:
         if len(runs) < 2:
             continue
         cells = []
-        for values in ([h["history"][h["best_epoch"]]["val_accuracy"] for h in runs],
+        for values in ([h["history"][h["best_epoch"]].get("val_accuracy", float("nan")) for h in runs],
                        [h["test_50agree"]["metrics"]["accuracy"] for h in runs],
                        [h["test_50agree"]["metrics"]["macro_f1"] for h in runs],
                        [h["test_allagree"]["metrics"]["accuracy"] for h in runs]):
@@ -163,6 +215,13 @@ if __name__ == "__main__":
     parser.add_argument("--pretrain-lora", type=int, default=None, help="... through LoRA adapters of this rank")
     parser.add_argument("--agreement-targets", action="store_true",
                         help="train on soft targets from annotator agreement (suite.finance.data.agreement_targets)")
+    parser.add_argument("--refit", action="store_true",
+                        help="train on the training and validation sentences for the recipe's epochs (no epoch choice)")
+    parser.add_argument("--teachers", nargs="+", default=None,
+                        help="saved solutions whose mean prediction the training targets move towards (distillation)")
+    parser.add_argument("--teacher-weight", type=float, default=0.5, help="share of the teachers in the targets")
+    parser.add_argument("--combine", nargs="+", default=None,
+                        help="score saved runs combined: the mean of their predictions and of their weights")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and batch order (the split stays fixed)")
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--finalize-only", action="store_true",
@@ -171,9 +230,12 @@ if __name__ == "__main__":
     if args.finalize_only:
         set_threads(args.threads)
         finalize(args.save, json.loads((RESULTS / f"finance_phrasebank_{args.recipe}.json").read_text()))
+    elif args.combine:
+        combine(args.combine, args.threads)
     elif not args.table_only:
         run(args.recipe, args.save, args.limit, args.epochs, args.threads,
             {"epochs": args.pretrain_epochs, "lr": args.pretrain_lr, "lora_rank": args.pretrain_lora}
-            if args.pretrain_epochs else None, args.agreement_targets, args.seed)
+            if args.pretrain_epochs else None, args.agreement_targets, args.seed, args.refit,
+            args.teachers, args.teacher_weight)
     runs = stored_runs()
     publish("finance_phrasebank", table(runs), {"rows": runs})

@@ -133,6 +133,19 @@ def test_agreement_targets_soften_labels_by_annotator_agreement(tmp_path):
     assert np.allclose(part.soft_labels, soft.soft_labels[[3, 0]])
 
 
+def test_a_distilled_models_card_names_its_teachers_and_how_to_make_them():
+    from suite.finance.solution_card import _teachers
+
+    assert _teachers({"flags": "--recipe lora"}) == ""
+    row = {"teachers": ["runs/a", "runs/b"], "teacher_weight": 0.3,
+           "flags": "--recipe lora --agreement-targets --teachers runs/a runs/b --teacher-weight 0.3 --seed 2"}
+    text = _teachers(row)
+    assert "0.3 of each target" in text and "2 teacher runs" in text and "runs/a runs/b" in text
+    command = text.split("Each teacher: `")[1]
+    assert command.startswith("python benchmarks/finance_phrasebank.py --recipe lora --agreement-targets --seed N")
+    assert "--teachers" not in command and "--teacher-weight" not in command and "--seed 2" not in command
+
+
 def test_labelled_csv_and_jsonl_map_sentiment_aliases(tmp_path):
     from suite.finance import load_labelled_text
 

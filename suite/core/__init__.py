@@ -18,6 +18,7 @@ _EXPORTS = {
     "CorruptFileError": "errors", "TooLargeError": "errors", "DataError": "errors", "TrainingError": "errors",
     "load_state_dict": "weights", "save_state_dict": "weights",
     "read_image": "io",
+    "teacher_targets": "distill",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

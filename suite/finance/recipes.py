@@ -21,6 +21,10 @@ RECIPES: dict[str, dict] = {
     "lora": dict(strategy="lora", strategy_options={"r": 16, "alpha": 32, "dropout": 0.05,
                                                     "target_modules": ("query", "key", "value")},
                  lr=1e-3, warmup=0.1, epochs=5, batch_size=32, weight_decay=0.01),
+    # The same adapters on every linear layer of the encoder (attention output and feed-forward too).
+    "lora_all": dict(strategy="lora", strategy_options={"r": 16, "alpha": 32, "dropout": 0.05,
+                                                        "target_modules": ("query", "key", "value", "dense")},
+                     lr=1e-3, warmup=0.1, epochs=5, batch_size=32, weight_decay=0.01),
     "probe": dict(strategy="feature_extraction", lr=3e-3, warmup=0.05, epochs=40, batch_size=64,
                   weight_decay=1e-4),
 }

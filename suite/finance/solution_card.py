@@ -20,6 +20,20 @@ def _targets(row: dict) -> str:
             "did, the rest goes to the neighbouring class(es).")
 
 
+def _teachers(row: dict) -> str:
+    """How the training targets were distilled, and the commands that make the teachers."""
+    if not row.get("teachers"):
+        return ""
+    import re
+
+    runs = " ".join(row["teachers"])
+    teacher_flags = re.sub(r" --(teachers( \S+)+?|teacher-weight \S+|seed \S+)(?= --|$)", "", row["flags"])
+    return (f"\nDistilled: {row['teacher_weight']:g} of each target is the mean prediction of "
+            f"{len(row['teachers'])} teacher runs of this recipe, one per seed ({runs}; "
+            "`suite.core.teacher_targets`), so one model carries part of their ensemble's accuracy. "
+            f"Each teacher: `python benchmarks/finance_phrasebank.py {teacher_flags} --seed N --save DIR`.")
+
+
 def _storage(solution, row: dict) -> str:
     size = f"{row.get('solution_bytes', 0) / 1e6:.1f} MB"
     if solution.recipe.get("strategy") == "lora":
@@ -66,7 +80,7 @@ all-agree (a different random split, so compare within the intervals).
 `{solution.recipe.get('name')}` on `{solution.model.spec}`: strategy `{solution.recipe.get('strategy')}`
 {opts}, lr {solution.recipe.get('lr')}, {solution.recipe.get('epochs')} epochs (best: epoch
 {row['best_epoch'] + 1}), batch {solution.recipe.get('batch_size')}, warm-up {solution.recipe.get('warmup')},
-max length {solution.recipe.get('max_length')} tokens.{_targets(row)} {_storage(solution, row)}
+max length {solution.recipe.get('max_length')} tokens.{_targets(row)}{_teachers(row)} {_storage(solution, row)}
 Training took {row['train_seconds'] / 60:.0f} min on a shared 2-core CPU.
 
 Reproduce: `{COMMAND.format(flags=row.get('flags') or '--recipe ' + row['recipe'])}`
