@@ -1,7 +1,7 @@
 """Knowledge distillation targets: train a student on the averaged predictions of trained teachers.
 
 An ensemble of runs is usually more accurate than any one of them but costs its size at every
-prediction; a single model trained towards the ensemble's probabilities keeps part of the gain at
+prediction; a single model trained towards the ensemble's probabilities can keep part of the gain at
 the cost of one model.
 """
 

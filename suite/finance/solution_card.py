@@ -30,7 +30,7 @@ def _teachers(row: dict) -> str:
     teacher_flags = re.sub(r" --(teachers( \S+)+?|teacher-weight \S+|seed \S+)(?= --|$)", "", row["flags"])
     return (f"\nDistilled: {row['teacher_weight']:g} of each target is the mean prediction of "
             f"{len(row['teachers'])} teacher runs of this recipe, one per seed ({runs}; "
-            "`suite.core.teacher_targets`), so one model carries part of their ensemble's accuracy. "
+            "`suite.core.teacher_targets`): one model trained towards their ensemble. "
             f"Each teacher: `python benchmarks/finance_phrasebank.py {teacher_flags} --seed N --save DIR`.")
 
 
