@@ -128,6 +128,7 @@ def combine(members: list[str], threads: int) -> list[dict]:
     all of them) and the mean of their weights (a uniform soup, as fast as one)."""
     machine = set_threads(threads)
     from suite.core import Solution
+    from suite.core.distill import teacher_probabilities
     from suite.core.evaluation import evaluate_predictions
     from suite.core.finetune import evaluate_solution
     from suite.core.soup import uniform_soup
@@ -143,7 +144,7 @@ def combine(members: list[str], threads: int) -> list[dict]:
         for part, (key, description) in names.items():
             data = parts[part]
             if kind == "ensemble":
-                probs = sum(evaluate_solution(r, data)[1] for r in runs) / len(runs)
+                probs = teacher_probabilities(data, runs)
                 report = evaluate_predictions(data.labels, probs, runs[0].labels,
                                               data_desc=f"{description} ({len(data)} sentences)")
             else:
