@@ -64,6 +64,27 @@ def test_simulator_labels_follow_the_painted_colours():
     assert colour_jump[edges].mean() > 0.95
 
 
+def test_bare_crowns_are_labelled_tree_over_their_whole_outline():
+    """In winter the sky shows between the twigs, and those pixels are still tree (CamVid's convention);
+    a crown in leaf is labelled where its leaves are, which hide the sky."""
+    from suite.driving.sim import _Scene
+
+    def tree_over_blue_sky(foliage):
+        scene = _Scene(DrivingSimulator(180, 240, seed=0), np.random.default_rng(5))
+        scene.rgb[:] = (0, 0, 255)
+        scene.label[:], scene.depth[:], scene.light[:] = SKY, np.inf, 1.0
+        scene.foliage = foliage
+        scene.tree(0.0, 30.0)
+        return scene.rgb[scene.label == TREE], scene.label == TREE
+
+    bare, bare_mask = tree_over_blue_sky(0.0)
+    leafy, leafy_mask = tree_over_blue_sky(1.0)
+    assert bare_mask.sum() > 200 and leafy_mask.sum() > 200
+    sky_between = lambda px: (px[:, 2] > px[:, 0] + 60).mean()  # blue still dominates: sky seen through
+    assert sky_between(bare) > 0.3 and sky_between(leafy) < 0.05
+    assert bare_mask.sum() > leafy_mask.sum()  # the whole outline, gaps included
+
+
 # --- schemas and loaders --------------------------------------------------------------------------
 @pytest.mark.parametrize("label_id,expected", [(7, ROAD), (8, PAVEMENT), (11, BUILDING), (12, BUILDING), (13, FENCE),
                                                (17, POLE), (19, SIGN), (20, SIGN), (21, TREE), (22, IGNORE),
@@ -353,7 +374,8 @@ def test_self_training_learns_the_fixed_pseudo_labels_and_keeps_the_student(tmp_
         train(model, source, None, DacsConfig(steps=1, batch_size=2, amp=False), "self_train")
 
 
-def test_simulator_frame_cache_is_keyed_by_seed(tmp_path):
+def test_simulator_frame_cache_is_keyed_by_seed_and_simulator_version(tmp_path):
+    from suite.driving import sim
     from suite.driving.dacs import _simulator_frames
 
     cache = tmp_path / "sim.npz"
@@ -363,6 +385,11 @@ def test_simulator_frame_cache_is_keyed_by_seed(tmp_path):
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
     assert not torch.equal(first[0], other[0])
     assert torch.equal(other[0], _simulator_frames(2, 2, (48, 64), 0, None)[0])
+    # frames cached by an older simulator are rendered again, not reused
+    np.savez(cache, images=np.zeros((2, 48, 64, 3), np.uint8), labels=np.zeros((2, 48, 64), np.uint8),
+             seed=np.int64(2), version=np.int64(sim.SIM_VERSION - 1))
+    assert torch.equal(_simulator_frames(2, 2, (48, 64), 0, cache)[0], other[0])
+    assert int(np.load(cache)["version"]) == sim.SIM_VERSION  # and the cache now holds the new frames
 
 
 def test_whole_network_run_is_reproducible_and_ships_an_adabn_solution(tmp_path):

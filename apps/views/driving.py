@@ -94,8 +94,8 @@ def adapt_tab():
     st.subheader("Adapt to your camera")
     st.caption("Upload unlabelled frames from your own camera or city (up to 64 are used). The chosen model "
                "re-estimates its normalisation statistics on them (AdaBN): no labels, seconds on a CPU. On CamVid, "
-               "AdaBN lifted the network trained on simulator frames by 4 mIoU, but cost the shipped adapted model "
-               "3 (it was then self-trained on real frames and already fits them). The shipped model's card lists "
+               "AdaBN lifted the network trained on simulator frames by 7-8 mIoU, but cost the shipped adapted model "
+               "2 (it was then self-trained on real frames and already fits them). The shipped model's card lists "
                "the commands that made it: the simulator run (about 25 minutes on one CPU core), then two "
                "self-training rounds (about 8 minutes each), for example:")
     st.code("python -m suite.driving.dacs --camvid CAMVID_ROOT --method self_train "

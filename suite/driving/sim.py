@@ -20,6 +20,7 @@ import numpy as np
 
 from .schema import CAMVID_CLASSES
 
+SIM_VERSION = 3  # bumped whenever the same (seed, index) renders a different frame; keys frame caches
 SKY, BUILDING, POLE, ROAD, PAVEMENT, TREE, SIGN, FENCE, CAR, PEDESTRIAN, BICYCLIST = range(11)
 _TILE = 256
 
@@ -36,7 +37,8 @@ class SimConfig:
     cars: tuple[int, int] = (2, 12)
     pedestrians: tuple[int, int] = (0, 8)
     bicyclists: tuple[int, int] = (0, 3)
-    trees: tuple[int, int] = (0, 10)
+    trees: tuple[int, int] = (0, 14)
+    seasons: tuple[float, float, float] = (0.4, 0.3, 0.3)  # chance of crowns in leaf, sparse, bare
     fog: float = 0.25  # probability of fog
     rain: float = 0.2
     night: float = 0.1
@@ -151,6 +153,9 @@ class _Scene:
         self.rain = rand and r.random() < self.cfg.rain
         self.fog_dist = float(r.uniform(25, 120))
         self.fog_col = np.clip(self.sky_bottom * 0.5 + 110, 0, 255)
+        # season: share of a crown in leaf (1 summer; below 0.7 sparse, near 0 bare winter branches)
+        self.foliage = float(r.choice([1.0, r.uniform(0.3, 0.7), r.uniform(0.0, 0.3)], p=list(self.cfg.seasons))) \
+            if rand else 1.0
 
     def _facade_colour(self):
         r = self.rng
@@ -387,13 +392,22 @@ class _Scene:
             z = float(r.uniform(4, self.far))
             X = float(r.uniform(a, b)) if r.random() < 0.6 else (a - 1 if side < 0 else b + 1)
             items.append((z, self.tree, (X, z)))
-        if r.random() < 0.5:  # a fence or railing along one pavement
+        if c.randomize and r.random() < 0.35:  # an avenue: a row of street trees along one pavement
             side = -1 if r.random() < 0.5 else 1
-            X = (self.road_l - 0.25) if side < 0 else (self.road_r + 0.25)
-            if r.random() < 0.5:
+            a, b = pl if side < 0 else pr
+            X, z, step = float(r.uniform(a, b)), float(r.uniform(3, 12)), float(r.uniform(6, 14))
+            while z < min(self.far, 120):
+                items.append((z, self.tree, (X + float(r.normal(0, 0.2)), z)))
+                z += step * float(r.uniform(0.85, 1.15))
+        first = -1 if r.random() < 0.5 else 1
+        for side, chance in ((first, 0.8), (-first, 0.3)):  # fences and railings along the pavements
+            if r.random() >= chance:
+                continue
+            X = (self.road_l - 0.25) if side < 0 else (self.road_r + 0.25)  # at the kerb
+            if r.random() < 0.6:  # at the back of the pavement, in front of the facades
                 X = (self.road_l - self.pave_l + 0.2) if side < 0 else (self.road_r + self.pave_r - 0.2)
             z0 = float(r.uniform(2, 30))
-            self.fence(X, z0, z0 + float(r.uniform(8, 60)))
+            items.append((z0, self.fence, (X, z0, z0 + float(r.uniform(8, 80)))))
         for _ in range(int(r.integers(*c.cars) if c.randomize else 5)):
             z = float(r.uniform(5, min(self.far - 5, 90)))
             lane = int(r.integers(0, self.lanes * (1 if self.one_way else 2)))
@@ -481,45 +495,85 @@ class _Scene:
         self.paint(box, plate, fill * self.light, SIGN, Z - 0.01)
 
     def tree(self, X, Z):
+        """A tree: trunk, branches and a crown whose foliage follows the scene's season. As in CamVid's
+        labels, a bare or sparse crown is labelled tree over its whole outline, twigs and the gaps between
+        them alike; a leafy crown only where its leaves are."""
         r = self.rng
-        h = float(r.uniform(4, 12))
-        crown = float(r.uniform(1.5, 4.0))
-        g = self._grid(X, Z, crown, h + crown * 0.6)
+        h = float(r.uniform(4, 14))
+        crown = float(r.uniform(1.5, 5.5))
+        fork = h - crown * 0.7
+        width = max(0.05, 0.6 * Z / self.f)  # of the limbs: at least ~half a pixel wide
+        bark = np.array([r.uniform(55, 100), r.uniform(45, 80), r.uniform(35, 60)], np.float32) * self.light
+        g = self._grid(X, Z, 0.3, fork)
+        if g is not None:  # the trunk, painted first: in front of the crown's lowest limbs
+            box, u, v = g
+            self.paint(box, np.abs(u) < 0.15 + 0.1 * (v < 0.5) + 0.04 * (fork - v) / fork, bark * 1.1, TREE, Z)
+        lift = max(0.0, fork - 1.6 * width - 0.05)  # the crown's box: from just under the fork to the top
+        g = self._grid(X, Z, crown * 1.1, h + crown * 0.85 - lift, lift=lift)
         if g is None:
             return
         box, u, v = g
-        trunk = (np.abs(u) < 0.18 + 0.1 * (v < 0.5)) & (v < h - crown * 0.5)
-        shape = np.zeros(np.broadcast_shapes(u.shape, v.shape), bool)
+        u, v = np.broadcast_arrays(u, v)
+        outline = np.zeros(u.shape, bool)
         for _ in range(int(r.integers(2, 6))):
             cu, cv = float(r.normal(0, crown * 0.35)), h - float(r.uniform(0, crown * 0.8))
             ru, rv = crown * float(r.uniform(0.5, 0.9)), crown * float(r.uniform(0.4, 0.8))
-            shape |= ((u - cu) / ru) ** 2 + ((v - cv) / rv) ** 2 < 1
+            outline |= ((u - cu) / ru) ** 2 + ((v - cv) / rv) ** 2 < 1
+        branches = np.zeros(u.shape, bool)
+        for _ in range(int(r.integers(4, 10))):  # limbs from the fork towards the crown's edge
+            angle = float(r.uniform(0.15, np.pi - 0.15))
+            end_u, end_v = np.cos(angle) * crown, fork + np.sin(angle) * crown * float(r.uniform(0.8, 1.5))
+            t = np.clip((u * end_u + (v - fork) * (end_v - fork)) / (end_u ** 2 + (end_v - fork) ** 2), 0, 1)
+            branches |= np.hypot(u - t * end_u, v - fork - t * (end_v - fork)) < width * (1.6 - t)
+        branches &= outline | (v < h)
         leaves = self._tex(5, u * 25 + X * 13, v * 25)
-        shape &= leaves > 0.25
+        leafy = outline & (leaves > 0.25 + 0.8 * (1 - self.foliage))
         green = np.array([r.uniform(40, 110), r.uniform(80, 150), r.uniform(20, 70)], np.float32)
         if r.random() < 0.15:  # autumn
             green = np.array([r.uniform(140, 200), r.uniform(90, 140), r.uniform(20, 50)], np.float32)
-        col = green * (0.55 + 0.6 * leaves[..., None])
-        col = np.where(trunk[..., None], np.array([90, 70, 50], np.float32), col) * self.light
-        self.paint(box, trunk | shape, col, TREE, Z)
+        ys, xs = box
+        col = self.rgb[ys, xs].copy()  # what shows between the twigs
+        if self.foliage < 0.7:
+            fine = float(r.uniform(25, 45))  # twigs: thin ridges of fractal noise
+            twigs = (np.abs(self._tex(4, u * fine + X * 7, v * fine) - 0.5) < 0.03) | \
+                    (np.abs(self._tex(3, u * fine * 0.5 + X * 3, v * fine * 0.5) - 0.5) < 0.02)
+            haze = self._tex(2, u * 6 + X, v * 6) * 0.45 * (1 - self.foliage)
+            cover = np.clip(twigs * 0.7 + haze, 0, 1)[..., None]
+            col = col * (1 - cover) + bark * cover
+        col = np.where(branches[..., None], bark, col)
+        col = np.where(leafy[..., None], green * (0.55 + 0.6 * leaves[..., None]) * self.light, col)
+        crown_label = outline if self.foliage < 0.7 else leafy | (branches & outline)
+        self.paint(box, crown_label | branches, col, TREE, Z)
 
     def fence(self, X, z0, z1):
-        """A fence as a vertical band parallel to the street between depths ``z0`` and ``z1``."""
+        """A fence: a vertical band parallel to the street between depths ``z0`` and ``z1``; a railing of
+        bars, a wire mesh or solid panels. As in CamVid's labels, the whole band is fence, the bars or wires
+        and the gaps between them alike."""
         r = self.rng
-        h = float(r.uniform(0.8, 1.6))
+        h = float(r.uniform(0.8, 2.2))
+        style = str(r.choice(["railing", "mesh", "panel"], p=[0.55, 0.2, 0.25])) if self.cfg.randomize else "panel"
         span = self._plane_columns(X, z0, z1)
         if span is None:
             return
         cs, Zc, yy = span
         top, bottom = self.proj_y(h, Zc), self.proj_y(0, Zc)
         hgt = self.cam_h - (yy - self.horizon) * Zc[None] / self.f
-        bars = np.mod(Zc / float(r.uniform(0.15, 0.4)), 1.0)[None] < 0.5
-        rails = (np.abs(hgt - h) < 0.06) | (np.abs(hgt - h * 0.15) < 0.05)
-        solid = r.random() < 0.4
-        mask = (yy >= top[None]) & (yy < bottom[None]) & (solid | bars | rails)
-        col = np.array([r.uniform(40, 200)] * 3, np.float32) * np.array([1, r.uniform(0.9, 1.0), r.uniform(0.8, 1.0)])
-        self.paint((slice(0, self.H), cs), mask, (col * self.light).astype(np.float32), FENCE,
-                   np.broadcast_to(Zc[None], yy.shape))
+        band = (yy >= top[None]) & (yy < bottom[None])
+        grey = float(r.uniform(15, 90)) if r.random() < 0.7 else float(r.uniform(90, 210))  # mostly dark metal
+        col = np.array([grey, grey * r.uniform(0.9, 1.1), grey * r.uniform(0.8, 1.05)], np.float32) * self.light
+        col = np.broadcast_to(col, (*yy.shape, 3)).astype(np.float32)
+        if style == "panel":
+            col = col * (0.85 + 0.3 * self._tex(2, np.broadcast_to(Zc[None] * 20, hgt.shape), hgt * 20))[..., None]
+        else:  # what is behind shows through, a little darker
+            step = float(r.uniform(0.1, 0.3))
+            if style == "railing":
+                wire = np.mod(Zc / step, 1.0)[None] < float(r.uniform(0.15, 0.45))
+            else:
+                along = Zc[None] / step
+                wire = (np.mod(along + hgt / step, 1.0) < 0.2) | (np.mod(along - hgt / step, 1.0) < 0.2)
+            wire = wire | (np.abs(hgt - h) < 0.06) | (np.abs(hgt - h * 0.15) < 0.05)  # top and bottom rails
+            col = np.where(wire[..., None], col, self.rgb[:, cs] * float(r.uniform(0.55, 0.9)))
+        self.paint((slice(0, self.H), cs), band, col, FENCE, np.broadcast_to(Zc[None], yy.shape))
 
     def car(self, X, Z):
         r = self.rng
