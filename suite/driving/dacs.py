@@ -21,7 +21,7 @@ source-only training, the trained model itself after training on real frames (``
 deepest source features near the frozen pretrained encoder's on thing classes.
 
     python -m suite.driving.dacs --camvid CAMVID_ROOT --method source_only --lr 6e-5 --steps 2000 \
-        --threads 1 --out runs/sim2real_whole --ship suite/driving/solutions     # what ships
+        --threads 1 --out runs/sim2real_whole     # the first run of what ships (the README: the whole chain)
 
 Measured (``benchmarks/results/driving_dacs.md``): with simulator version 3, source-only 35.5 and 34.7
 mIoU on CamVid val in two seeds, + AdaBN 43.5 and 41.8, then two ``self_train`` rounds 48.7 and 48.0
@@ -52,6 +52,7 @@ from ..core.segmentation import (SegmentationModel, confusion_matrix, create_seg
 from .adapt import class_weights, normalise, resize_pair
 from .data import SegmentationData
 from .schema import CAMVID_CLASSES, IGNORE
+from .sim import SIM_VERSION
 
 NUM_CLASSES = len(CAMVID_CLASSES)
 CALIBRATION_STEPS = (20, 70)  # steps between which the speed is measured
@@ -360,7 +361,6 @@ def _simulator_frames(n: int, seed: int, size, workers: int, cache: Path | None)
     """``n`` simulator frames at ``size`` as tensors, through an optional ``.npz`` cache (rendered again
     when it holds another seed, simulator version, size or fewer frames)."""
     from . import data as D
-    from .sim import SIM_VERSION
 
     if cache is not None and cache.is_file():
         with np.load(cache) as z:
@@ -457,8 +457,6 @@ def main(argv=None) -> int:
                    for k, v in model.state_dict().items()}, str(a.out / name))
 
     save(result["model"], "model.safetensors")
-    from .sim import SIM_VERSION
-
     summary = {"method": a.method, "config": result["config"], "sim_frames": a.sim_frames, "sim_version": SIM_VERSION,
                "size": list(size),
                "steps": result["steps"], "planned_steps": result["planned_steps"],

@@ -5,8 +5,8 @@ plane (road with lane markings, kerbs and pavements), facades along both sides, 
 trees, poles, street lights, signs, fences, cars, pedestrians and bicyclists at plausible metric
 size and position, painted far to near with a depth test. Colour and label are written by the
 same masks, so labels are exact. Domain randomisation: materials and textures, colours, lighting
-and shadows, time of day, weather (fog, rain, sensor noise, blur), camera height, pitch, yaw and
-field of view. ``DrivingSimulator(seed).frame(i)`` is deterministic in ``(seed, i)``.
+and shadows, season (crowns in leaf, sparse or bare), time of day, weather (fog, rain, sensor noise,
+blur), camera height, pitch, yaw and field of view. ``DrivingSimulator(seed).frame(i)`` is deterministic in ``(seed, i)``.
 
     sim = DrivingSimulator(height=360, width=480, seed=0)
     rgb, label = sim.frame(0)          # (360, 480, 3) uint8, (360, 480) uint8 CamVid ids
