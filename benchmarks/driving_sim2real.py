@@ -1,6 +1,6 @@
 """Sim-to-real street-scene segmentation: simulator frames -> CamVid, every adaptation method, one table.
 
-    .venv/bin/python benchmarks/driving_sim2real.py [--sim-frames 1000] [--epochs 5] [--save-solutions]
+    .venv/bin/python benchmarks/driving_sim2real.py [--sim-frames 1000] [--epochs 5] [--save-solutions DIR]
     .venv/bin/python benchmarks/driving_sim2real.py --from-results runs/a/results.json runs/b/results.json  # table only
 
 Source: frames of the built-in simulator with their labels. Target: CamVid train (367 frames) with
@@ -62,14 +62,15 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--fda-beta", type=float, default=0.05)
     p.add_argument("--out", type=Path, default=REPO / "runs" / "sim2real")
-    p.add_argument("--save-solutions", action="store_true", help="also rewrite suite/driving/solutions/sim2real_source_only (the shipped adapted "
-                        "model comes from python -m suite.driving.dacs ... --ship suite/driving/solutions)")
+    p.add_argument("--save-solutions", type=Path, default=None,
+                   help="also write the frozen-encoder source-only decoder as a Solution under DIR (the shipped "
+                        "solutions come from python -m suite.driving.dacs ... --ship suite/driving/solutions)")
     p.add_argument("--from-results", type=Path, nargs="+", default=None,
                    help="results.json files of earlier runs (rows merged in method order)")
     a = p.parse_args()
     machine = set_threads(1)
     command = (f".venv/bin/python benchmarks/driving_sim2real.py --sim-frames {a.sim_frames} --epochs {a.epochs} "
-               f"--fda-beta {a.fda_beta}" + (" --save-solutions" if a.save_solutions else ""))
+               f"--fda-beta {a.fda_beta}" + (f" --save-solutions {a.save_solutions}" if a.save_solutions else ""))
     if a.from_results is not None:
         from suite.driving.sim2real import METHODS
 
@@ -80,11 +81,11 @@ def main() -> None:
         summary["total_seconds"] = sum(r["total_seconds"] for r in runs)
         command = " ; ".join(r.get("command", command) for r in runs)
     else:
-        from suite.driving.sim2real import SOLUTIONS, run
+        from suite.driving.sim2real import run
 
         camvid = require(DATA / "driving" / "camvid")
         summary = run(camvid, a.out, a.sim_frames, a.epochs, fda_beta=a.fda_beta,
-                      save_solutions=SOLUTIONS if a.save_solutions else None)
+                      save_solutions=a.save_solutions)
     publish("driving_sim2real", markdown(summary, machine, command), summary)
 
 

@@ -21,12 +21,16 @@ PHRASEBANK = DATA / "finance" / "financial_phrasebank"
 ANCHOR = "FinBERT (Araci 2019, BERT-base, 110M params): 0.86 / F1 0.84 on 50Agree, 0.97 / 0.95 on all-agree"
 
 
-def splits():
-    """The fixed PhraseBank parts and the all-agree sentences of the test part."""
+FIXED_SPLIT = 42  # the seed of the split every shipped number is reported on
+
+
+def splits(split_seed: int = FIXED_SPLIT):
+    """The PhraseBank parts (the fixed split unless ``split_seed`` says otherwise) and the all-agree
+    sentences of the test part."""
     from suite.finance.data import load_phrasebank, phrasebank_split, restrict_to
 
     data = load_phrasebank(require(PHRASEBANK), "50")
-    parts = phrasebank_split(data)
+    parts = phrasebank_split(data, seed=split_seed)
     fit_texts = set(parts["train"].items) | set(parts["val"].items)  # a refit's sentences
     parts["train+val"] = data.subset([i for i, t in enumerate(data.items) if t in fit_texts])
     parts["test_allagree"] = restrict_to(parts["test"], load_phrasebank(PHRASEBANK, "all"))
@@ -35,16 +39,19 @@ def splits():
 
 def run(recipe: str, save: str | None, limit: int | None, epochs: int | None, threads: int,
         pretrain: dict | None = None, agreement: bool = False, seed: int = 0, refit: bool = False,
-        teachers: list[str] | None = None, teacher_weight: float = 0.5) -> dict:
+        teachers: list[str] | None = None, teacher_weight: float = 0.5, split_seed: int = FIXED_SPLIT) -> dict:
     """Train ``recipe`` (after masked-language-model pretraining on the training sentences when
     ``pretrain`` is given; on soft targets from annotator agreement with ``agreement``; on the
     training and validation sentences for the recipe's fixed epochs with ``refit``; towards the mean
     prediction of the saved ``teachers``, mixed in at ``teacher_weight``) and evaluate it; with
-    ``save``, also ship it."""
+    ``save``, also ship it. ``split_seed`` draws another split, to see how much the fixed one's
+    numbers owe to which sentences it happened to test on."""
     machine = set_threads(threads)
     from suite.finance.recipes import DEFAULT_BACKBONE, train_sentiment
 
-    parts = splits()
+    if save and split_seed != FIXED_SPLIT:
+        raise SystemExit("--save ships the model of the fixed split only")
+    parts = splits(split_seed)
     train = parts["train+val" if refit else "train"]
     train = train if not limit else train.subset(range(limit))
     if agreement:
@@ -72,15 +79,16 @@ def run(recipe: str, save: str | None, limit: int | None, epochs: int | None, th
                                                                        pretrain.get("lora_rank") else "") + f"+{recipe}")
     kd = f"+kd{len(teachers)}" + (f"w{teacher_weight:g}" if teacher_weight != 0.5 else "") if teachers else ""
     name += ("+agree" if agreement else "") + kd + ("+refit" if refit else "") + \
-        (f"_e{epochs}" if epochs else "") + (f"_s{seed}" if seed else "")
+        (f"_e{epochs}" if epochs else "") + (f"_split{split_seed}" if split_seed != FIXED_SPLIT else "") + \
+        (f"_s{seed}" if seed else "")
     flags = (f" --pretrain-epochs {pretrain['epochs']}" if pretrain else "") + \
         (f" --pretrain-lora {pretrain['lora_rank']}" if pretrain and pretrain.get("lora_rank") else "") + \
         (f" --pretrain-lr {pretrain['lr']:g}" if pretrain and pretrain.get("lr") != 1e-4 else "") + \
         (" --agreement-targets" if agreement else "") + (f" --teachers {' '.join(teachers)}" if teachers else "") + \
         (f" --teacher-weight {teacher_weight:g}" if teachers and teacher_weight != 0.5 else "") + \
         (" --refit" if refit else "") + (f" --epochs {epochs}" if epochs else "") + \
-        (f" --seed {seed}" if seed else "")
-    row = {"recipe": name, "seed": seed, "flags": f"--recipe {recipe}{flags}", "agreement_targets": agreement,
+        (f" --split-seed {split_seed}" if split_seed != FIXED_SPLIT else "") + (f" --seed {seed}" if seed else "")
+    row = {"recipe": name, "seed": seed, "split_seed": split_seed, "flags": f"--recipe {recipe}{flags}", "agreement_targets": agreement,
            "continued_pretraining": (solution.recipe or {}).get("continued_pretraining"),
            "teachers": teachers, "teacher_weight": teacher_weight if teachers else None,
            "backbone": DEFAULT_BACKBONE, "train_items": len(train), "val_items": 0 if refit else len(parts["val"]),
@@ -112,6 +120,8 @@ def finalize(path, row: dict, parts: dict | None = None) -> dict:
 
     parts = parts or splits()
     path = Path(path)
+    row["other_splits"] = {r["split_seed"]: r["test_50agree"]["metrics"]["accuracy"] for r in stored_runs()
+                           if other_split(r) and r["recipe"] == f"{row['recipe']}_split{r['split_seed']}"}
     solution = Solution.load(path)
     solution.fit_guard(parts["train"])
     row = evaluate(solution, row, parts)
@@ -161,9 +171,13 @@ def stored_runs() -> list[dict]:
     return [json.loads(f.read_text()) for f in sorted(RESULTS.glob("finance_phrasebank_*.json"))]
 
 
+def other_split(run: dict) -> bool:
+    return run.get("split_seed", FIXED_SPLIT) != FIXED_SPLIT
+
+
 def table(runs: list[dict]) -> str:
-    rows = []
-    for r in runs:
+    rows, fixed = [], [r for r in runs if not other_split(r)]
+    for r in fixed:
         a, b = r["test_50agree"], r["test_allagree"]
         size = f"{r['solution_bytes'] / 1e6:.1f} MB" if r.get("solution_bytes") else "-"
         time_cell = f"{r['train_seconds'] / 60:.0f} min" if r["train_seconds"] else "-"
@@ -173,7 +187,36 @@ def table(runs: list[dict]) -> str:
             "accuracy all-agree test | macro-F1 | training time | stored delta |\n|---|---|---|---|---|---|---|\n")
     return (f"Financial PhraseBank, seeded 20% test split of Sentences_50Agree (n={r['test_50agree']['n']}) "
             f"and its all-agree sentences (n={r['test_allagree']['n']}); 95% bootstrap CIs. "
-            f"Anchor: {ANCHOR}. Machine: {r['machine']}.\n\n" + head + "\n".join(rows) + "\n" + seed_table(runs))
+            f"Anchor: {ANCHOR}. Machine: {r['machine']}.\n\n" + head + "\n".join(rows) + "\n" + seed_table(fixed)
+            + split_table(runs))
+
+
+def split_table(runs: list[dict]) -> str:
+    """Each recipe run on other seeded splits (``_splitN`` rows) beside its run on the fixed split:
+    how much a single 970-sentence test split moves the numbers."""
+    import re
+    from collections import defaultdict
+
+    groups = defaultdict(dict)
+    for r in runs:
+        if not re.search(r"_s\d+$", r["recipe"]):  # first seed only: splits, not seeds, vary here
+            groups[re.sub(r"_split\d+$", "", r["recipe"])][r.get("split_seed", FIXED_SPLIT)] = r
+    rows = []
+    for name, by_split in groups.items():
+        if len(by_split) < 2 or FIXED_SPLIT not in by_split:
+            continue
+        order = [FIXED_SPLIT] + sorted(k for k in by_split if k != FIXED_SPLIT)
+        cells = []
+        for part in ("test_50agree", "test_allagree"):
+            values = [by_split[k][part]["metrics"]["accuracy"] for k in order]
+            cells.append(" / ".join(f"{v:.3f}" for v in values) + f" | **{sum(values) / len(values):.3f}**")
+        rows.append(f"| {name} | {', '.join(map(str, order))} | " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    return ("\nOther seeded splits of 50Agree (same sizes and recipe; the first value is the fixed split "
+            f"{FIXED_SPLIT}; `--split-seed N`).\n\n"
+            "| recipe | split seeds | accuracy 50Agree test per split | mean | accuracy all-agree test per split "
+            "| mean |\n|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
 def seed_table(runs: list[dict]) -> str:
@@ -224,6 +267,8 @@ if __name__ == "__main__":
     parser.add_argument("--combine", nargs="+", default=None,
                         help="score saved runs combined: the mean of their predictions and of their weights")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and batch order (the split stays fixed)")
+    parser.add_argument("--split-seed", type=int, default=FIXED_SPLIT,
+                        help="draw another train/validation/test split (rows named _splitN; never shipped)")
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--finalize-only", action="store_true",
                         help="re-evaluate the solution at --save and rewrite its card (no training)")
@@ -237,6 +282,6 @@ if __name__ == "__main__":
         run(args.recipe, args.save, args.limit, args.epochs, args.threads,
             {"epochs": args.pretrain_epochs, "lr": args.pretrain_lr, "lora_rank": args.pretrain_lora}
             if args.pretrain_epochs else None, args.agreement_targets, args.seed, args.refit,
-            args.teachers, args.teacher_weight)
+            args.teachers, args.teacher_weight, args.split_seed)
     runs = stored_runs()
     publish("finance_phrasebank", table(runs), {"rows": runs})

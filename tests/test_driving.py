@@ -14,6 +14,7 @@ from PIL import Image
 
 from conftest import REPO, shared_data
 from suite.core.errors import SuiteError
+from suite.core.weights import load_state_dict
 from suite.core.segmentation import (confusion_matrix, create_segmentation_model, iou_from_confusion,
                                      segmentation_metrics)
 from suite.driving import data as D
@@ -226,13 +227,16 @@ def test_shipped_solutions_load_and_differ():
     for kind in ("source_only", "adapted"):
         if not (solution_path(kind) / "config.json").is_file():
             pytest.fail(f"shipped solution {kind} missing")
-    # source-only: the decoder on the embedded encoder; adapted: the whole network in float16
-    assert (solution_path("source_only") / "model.safetensors").stat().st_size < 1_000_000
-    assert (solution_path("adapted") / "model.safetensors").stat().st_size < 8_000_000
+    # both: the whole network in float16, from one chain of runs
+    for kind in ("source_only", "adapted"):
+        assert (solution_path(kind) / "model.safetensors").stat().st_size < 8_000_000
     src, ada = load_solution("source_only"), load_solution("adapted")
     assert src.task == ada.task == "segmentation" and src.labels == list(CAMVID_CLASSES)
-    assert "python -m suite.driving.sim2real" in src.card and "python -m suite.driving.dacs" in ada.card
+    assert "--ship-source-only" in src.card and "python -m suite.driving.dacs" in ada.card
     assert ada.metrics["miou"] > ada.metrics["source_only_miou"] and "AdaBN" in ada.card
+    # the demo's baseline is the model the adapted one's chain started from, and the card says so
+    assert src.metrics["miou"] == pytest.approx(ada.metrics["source_only_miou"])
+    assert src.metrics["adabn_miou"] > src.metrics["miou"] and "it has seen no real frame" in src.card
     rgb, _ = DrivingSimulator(180, 240, seed=9).frame(0)
     a, b = src.predict(rgb), ada.predict(rgb)
     assert a["mask"].shape == (180, 240) and not np.array_equal(a["mask"], b["mask"])
@@ -406,6 +410,17 @@ def test_whole_network_run_is_reproducible_and_ships_an_adabn_solution(tmp_path)
     assert main(args + ["--out", str(tmp_path / "b")]) == 0
     for name in ("model.safetensors", "model_adabn.safetensors"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    # --ship-source-only ships the same run's model before AdaBN, as the baseline
+    assert main(args + ["--out", str(tmp_path / "s"), "--ship", str(tmp_path / "ship_src"), "--ship-source-only"]) == 0
+    assert not (tmp_path / "ship_src" / "sim2real_adapted").exists()
+    base = Solution.load(tmp_path / "ship_src" / "sim2real_source_only")
+    trained = load_state_dict(tmp_path / "a" / "model.safetensors")  # the run's weights (float16), before AdaBN
+    for k, v in base.model.state_dict().items():  # unchanged pretrained tensors load exact, hence the tolerance
+        assert torch.allclose(v, trained[k].to(v.dtype), rtol=1e-3, atol=1e-6), k
+    assert "it has seen no real frame" in base.card and "--ship-source-only" in base.card
+    with pytest.raises(SystemExit):  # only a simulator-only run can ship the baseline
+        main(args + ["--method", "oracle", "--out", str(tmp_path / "o"), "--ship", str(tmp_path / "x"),
+                     "--ship-source-only"])
     summary = json.loads((tmp_path / "a" / "results.json").read_text())
     sol = Solution.load(tmp_path / "ship" / "sim2real_adapted")
     assert sol.metrics["miou"] == pytest.approx(summary["adabn"]["miou"])

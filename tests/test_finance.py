@@ -146,6 +146,18 @@ def test_a_distilled_models_card_names_its_teachers_and_how_to_make_them():
     assert "--teachers" not in command and "--teacher-weight" not in command and "--seed 2" not in command
 
 
+def test_the_card_says_how_the_recipe_scored_on_other_splits():
+    from suite.finance.solution_card import _other_splits
+
+    fixed = {"test_50agree": {"metrics": {"accuracy": 0.85}}}
+    assert _other_splits(fixed) == ""
+    text = _other_splits({**fixed, "other_splits": {1: 0.83, 2: 0.84}})
+    assert "2 other seeded splits" in text and "0.830-0.840" in text and "0.840 on average over all 3" in text
+    assert "scored above every other one" in text
+    mixed = _other_splits({**fixed, "other_splits": {1: 0.83, 2: 0.86}})
+    assert "above every other" not in mixed and "below every other" not in mixed
+
+
 def test_labelled_csv_and_jsonl_map_sentiment_aliases(tmp_path):
     from suite.finance import load_labelled_text
 

@@ -17,8 +17,11 @@ that model, keeping the most confident share of each class's pixels (class-balan
 Zou et al. 2018), and uses those fixed labels in the mixed term: no teacher that drifts. After training,
 ``main`` also re-estimates every BatchNorm statistic on the unlabelled real frames (AdaBN, ``adabn``),
 scores both models and, with ``--ship DIR``, writes ``DIR/sim2real_adapted``: the AdaBN model after
-source-only training, the trained model itself after training on real frames (``_shipped``). Optional ImageNet feature distance (``feature_distance``, DAFormer) keeps the
-deepest source features near the frozen pretrained encoder's on thing classes.
+source-only training, the trained model itself after training on real frames (``_shipped``); with
+``--ship-source-only``, a source-only run writes its model before AdaBN as ``DIR/sim2real_source_only``
+instead (the baseline the demo shows beside the adapted model). Optional ImageNet feature distance
+(``feature_distance``, DAFormer) keeps the deepest source features near the frozen pretrained encoder's
+on thing classes.
 
     python -m suite.driving.dacs --camvid CAMVID_ROOT --method source_only --lr 6e-5 --steps 2000 \
         --threads 1 --out runs/sim2real_whole     # the first run of what ships (the README: the whole chain)
@@ -411,10 +414,15 @@ def main(argv=None) -> int:
     p.add_argument("--ship", type=Path, default=None,
                    help="write the trained model with its BatchNorm statistics re-estimated on the real frames "
                         "(AdaBN) as the Solution DIR/sim2real_adapted")
+    p.add_argument("--ship-source-only", action="store_true",
+                   help="with --method source_only and --ship: write the model before AdaBN, trained on simulator "
+                        "frames alone, as DIR/sim2real_source_only instead")
     for key, value in asdict(DacsConfig()).items():
         p.add_argument("--" + key.replace("_", "-"), type=type(value) if not isinstance(value, bool) else int,
                        default=value)
     a = p.parse_args(argv)
+    if a.ship_source_only and (a.method != "source_only" or a.init is not None or a.ship is None):
+        p.error("--ship-source-only needs --method source_only from ImageNet (no --init) and --ship DIR")
     if a.threads:
         torch.set_num_threads(a.threads)
     cfg = DacsConfig(**{k: (bool(getattr(a, k)) if isinstance(v, bool) else getattr(a, k))
@@ -480,21 +488,25 @@ def main(argv=None) -> int:
                             "pixel_accuracy": after["pixel_accuracy"], "frames": min(256, len(target))}
         log(f"{a.method} + AdaBN: mIoU {100 * after['miou']:.1f}")
     if a.ship is not None and target is not None:
-        ship((adapted if _shipped(summary)[0] == "AdaBN" else result["model"]).cpu(), summary,
-             a.ship / "sim2real_adapted")
-        log(f"solution written to {a.ship / 'sim2real_adapted'}")
+        folder = a.ship / ("sim2real_source_only" if a.ship_source_only else "sim2real_adapted")
+        variant = "simulator" if a.ship_source_only else _shipped(summary)[0]
+        ship((adapted if variant == "AdaBN" else result["model"]).cpu(), summary, folder, variant)
+        log(f"solution written to {folder}")
     (a.out / "results.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     return 0
 
 
-def _shipped(summary: dict) -> tuple[str, dict, str, dict | None]:
+def _shipped(summary: dict, variant: str | None = None) -> tuple[str, dict, str, dict | None]:
     """What a run ships, its scores, and the model it is compared with on the card: after simulator-only
-    training the AdaBN model (against the model before AdaBN); after training on real frames too
-    (``dacs``, ``self_train``) the trained model itself, whose statistics already saw real frames
-    (measured: AdaBN after one self-training round lost 3.5 mIoU), against the model it started from."""
+    training the AdaBN model (against the model before AdaBN), or with ``variant="simulator"`` the model
+    before AdaBN (against the AdaBN model); after training on real frames too (``dacs``, ``self_train``)
+    the trained model itself, whose statistics already saw real frames (measured: AdaBN after one
+    self-training round lost 3.5 mIoU), against the model it started from."""
+    own = {k: summary[k] for k in ("miou", "per_class_iou", "pixel_accuracy")}
+    if variant == "simulator":
+        return "simulator", own, "model after AdaBN", summary["adabn"]
     if summary["method"] == "source_only":
         return "AdaBN", summary["adabn"], "before AdaBN", {"miou": summary["miou"], "per_class_iou": summary["per_class_iou"]}
-    own = {k: summary[k] for k in ("miou", "per_class_iou", "pixel_accuracy")}
     return "trained", own, "initial model", summary.get("init")
 
 
@@ -517,24 +529,27 @@ def _init_provenance(path: Path) -> tuple[list[str], float | None]:
     return commands, config.get("metrics", {}).get("source_only_miou")
 
 
-def ship(model: SegmentationModel, summary: dict, folder: Path) -> None:
+def ship(model: SegmentationModel, summary: dict, folder: Path, variant: str | None = None) -> None:
     """Write the model a run ships (``_shipped``; ``summary`` from ``main``) as a Solution with its model card."""
     from ..core import Solution
 
-    variant, r, _, _ = _shipped(summary)
+    variant, r, _, _ = _shipped(summary, variant)
     metrics = {"data": summary["evaluation"], "miou": r["miou"], "per_class_iou": r["per_class_iou"],
                "pixel_accuracy": r["pixel_accuracy"], "source_only_miou": summary.get("source_only_miou")}
     if summary.get("init"):
         metrics["initial_miou"] = summary["init"]["miou"]
+    if variant == "simulator":
+        metrics["adabn_miou"] = summary["adabn"]["miou"]
     method = f"whole network, {summary['method']}" + (" + AdaBN" if variant == "AdaBN" else "")
     recipe = {"method": method, **summary["config"], "sim_frames": summary["sim_frames"],
               "input_size": summary["size"], "steps": summary["steps"], "commands": summary["commands"]}
-    what = ("BatchNorm statistics re-estimated on unlabelled real frames (AdaBN)" if variant == "AdaBN" else
-            "then trained on unlabelled real frames with pseudo-labels")
+    what = {"AdaBN": "BatchNorm statistics re-estimated on unlabelled real frames (AdaBN)",
+            "simulator": "no adaptation to real frames"}.get(variant, "then trained on unlabelled real frames with "
+                                                                       "pseudo-labels")
     sol = Solution(model, list(CAMVID_CLASSES), metrics=metrics, name=folder.name, recipe=recipe,
                    description=f"Street-scene segmentation (CamVid 11 classes) trained on simulator frames, every "
                                f"layer; {what}.")
-    sol.card = model_card(folder.name, summary)
+    sol.card = model_card(folder.name, summary, variant)
     sol.save(folder, storage_dtype="float16")
 
 
@@ -564,8 +579,8 @@ def _how_adapted(summary: dict, rounds: int) -> str:
     return "it was trained on simulator classes pasted onto real frames with pseudo-labels from a moving-average teacher (DACS)."
 
 
-def model_card(name: str, summary: dict) -> str:
-    variant, r, versus, before = _shipped(summary)
+def model_card(name: str, summary: dict, variant: str | None = None) -> str:
+    variant, r, versus, before = _shipped(summary, variant)
     cfg, commands = summary["config"], summary["commands"]
     rounds = sum("--method self_train" in c for c in commands)
     before_iou = (before or {}).get("per_class_iou", {})
@@ -580,12 +595,26 @@ def model_card(name: str, summary: dict) -> str:
     history = ("The same recipe on a GPU, two other runs (691 and 6,919 steps): 31.2 -> 37.5 and 31.4 -> 37.0 mIoU "
                "(`benchmarks/results/driving_dacs.md`)." if variant == "AdaBN" else
                "Runs and rounds: `benchmarks/results/driving_dacs.md`.")
+    classes = ("Semantic segmentation of forward-camera street scenes into the CamVid 11 classes (sky, building, pole, "
+               "road, pavement, tree, sign, fence, car, pedestrian, bicyclist), trained on frames of the suite's "
+               "built-in driving simulator with their labels")
+    if variant == "simulator":
+        about = (classes + " and nothing else: it has seen no real frame. It is the baseline for adaptation: "
+                 "`sim2real_adapted` comes from the same training run (its Reproduce block starts with it), whose "
+                 "model then re-estimated its statistics on unlabelled real frames (AdaBN) and was self-trained on them.")
+        fit = (f"Re-estimating the statistics on frames from your own camera (the app's Adapt tab) is the cheapest "
+               f"way to fit it to them: on CamVid it lifted this model from {100 * r['miou']:.1f} to "
+               f"{100 * before['miou']:.1f} mIoU.")
+    else:
+        about = classes + ", then adapted to real frames without their labels: " + _how_adapted(summary, rounds)
+        fit = ("Re-estimating the statistics on frames from your own camera (the app's Adapt tab) is "
+               "the cheapest way to fit it to them." if variant == "AdaBN" else
+               "Re-estimating the statistics on your own frames (the app's Adapt tab) is cheap but cost "
+               "this model " + (f"{100 * (r['miou'] - summary['adabn']['miou']):.1f} mIoU on CamVid"
+                                if summary.get("adabn") else "accuracy on CamVid")
+               + "; another self-training round on your frames is the stronger fit.")
     return "\n".join([
-        f"# {name}", "",
-        "Semantic segmentation of forward-camera street scenes into the CamVid 11 classes (sky, building, pole, "
-        "road, pavement, tree, sign, fence, car, pedestrian, bicyclist), trained on frames of the suite's "
-        "built-in driving simulator with their labels, then adapted to real frames without their labels: "
-        + _how_adapted(summary, rounds),
+        f"# {name}", "", about,
         "", "## Model",
         "- encoder: `embedded:efficientnet_lite0` (ImageNet), every layer trained; stored whole, in float16",
         "- decoder: light FPN (1x1 laterals, 3x3 fusion at stride 8, 1x1 classifier at stride 4), 64 channels",
@@ -599,7 +628,9 @@ def model_card(name: str, summary: dict) -> str:
         f"{summary.get('sim_version', 1)}) in the last run (seed {cfg['seed'] + 1}; "
         "generated, no license restriction)" + ("; each earlier run of the chain names its own in Reproduce"
                                                if len(commands) > 1 else ""),
-        f"- unlabelled target: {summary['target']} (CamVid, CC BY-NC 4.0; not shipped)",
+        (f"- unlabelled target: {summary['target']} (CamVid, CC BY-NC 4.0; not shipped)" if variant != "simulator"
+         else f"- real frames: none in training; the AdaBN column re-estimated statistics on {summary['target']} "
+              "(CamVid, CC BY-NC 4.0; not shipped)"),
         f"- evaluation: {summary['evaluation']} at 480x360, 11 classes, unlabelled pixels ignored",
         "", "## Metrics (CamVid val; a single run, no confidence interval)",
         headline,
@@ -611,12 +642,7 @@ def model_card(name: str, summary: dict) -> str:
         "Research and demonstration use only: not for driving or any safety-critical decision. Trained at low "
         "resolution (240x180): thin street furniture (poles, signs, fences) and people are weak, and the "
         "simulator draws them simply. CamVid frames come from Cambridge, UK (daylight, bare winter trees): other "
-        "cities, seasons, night and weather are untested. " + ("Re-estimating the statistics on frames from your own camera (the app's Adapt tab) is "
-                            "the cheapest way to fit it to them." if variant == "AdaBN" else
-                            "Re-estimating the statistics on your own frames (the app's Adapt tab) is cheap but cost "
-                            "this model " + (f"{100 * (r['miou'] - summary['adabn']['miou']):.1f} mIoU on CamVid"
-                                             if summary.get("adabn") else "accuracy on CamVid")
-                            + "; another self-training round on your frames is the stronger fit."), ""])
+        "cities, seasons, night and weather are untested. " + fit, ""])
 
 
 if __name__ == "__main__":

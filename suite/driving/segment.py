@@ -26,10 +26,9 @@ def load_solution(kind: str = "adapted"):
 
     path = solution_path(kind)
     if not (path / "config.json").is_file():
-        how = ("python -m suite.driving.sim2real --camvid CAMVID_ROOT --save-solutions suite/driving/solutions"
-               if kind == "source_only" else
-               "python -m suite.driving.dacs --camvid CAMVID_ROOT --method source_only --lr 6e-5 --steps 2000 "
-               "--ship suite/driving/solutions, then self-training rounds (python -m suite.driving.dacs --method "
+        run = "python -m suite.driving.dacs --camvid CAMVID_ROOT --method source_only --lr 6e-5 --steps 2000 "
+        how = (run + "--ship suite/driving/solutions --ship-source-only" if kind == "source_only" else
+               run + "--ship suite/driving/solutions, then self-training rounds (python -m suite.driving.dacs --method "
                "self_train --init ..., the README's driving section)")
         raise SuiteError(f"{path}: solution not found; build it with {how}")
     return Solution.load(path)

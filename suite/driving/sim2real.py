@@ -1,7 +1,8 @@
-"""The sim-to-real experiment: simulator frames (labelled) + real frames (unlabelled) -> a real-scene
-segmenter, with the results table and the shipped source-only solution (the shipped adapted solution
-comes from ``suite.driving.dacs``: the whole network trained, then AdaBN; ``--adapted METHOD`` replaces
-it with this pipeline's METHOD).
+"""The sim-to-real experiment with a frozen encoder: simulator frames (labelled) + real frames
+(unlabelled) -> a real-scene segmenter, every adaptation method in one results table;
+``--save-solutions DIR`` writes its source-only decoder (and with ``--adapted METHOD`` that method's) as
+Solutions. The shipped pair comes from ``suite.driving.dacs``: the whole network trained on simulator
+frames (``sim2real_source_only``), then adapted (``sim2real_adapted``).
 
     python -m suite.driving.sim2real --camvid ../shared/data/driving/camvid --out runs/sim2real
 
@@ -28,7 +29,6 @@ from .schema import CAMVID_CLASSES
 
 METHODS = ("source_only", "fda", "adabn", "adversarial", "entropy", "fda_self_training", "adabn_self_training",
            "adabn_adversarial", "adabn_adversarial_self_training", "oracle")
-SOLUTIONS = Path(__file__).resolve().parent / "solutions"
 
 
 def _log(msg: str) -> None:
@@ -138,8 +138,8 @@ def run(camvid_root: Path, out: Path, sim_frames: int = 1000, epochs: int = 5, s
         "command": (f"python -m suite.driving.sim2real --camvid CAMVID_ROOT --sim-frames {sim_frames} --epochs {epochs} "
                     f"--fda-beta {fda_beta} --rounds {rounds} " + (f"--adapted {adapted} " if adapted else "")
                     + f"--methods {','.join(methods)} "
-                    + (f"--real-limit {real_limit} " if real_limit else "") +
-                    "--save-solutions suite/driving/solutions"),
+                    + (f"--real-limit {real_limit} " if real_limit else "")
+                    + (f"--save-solutions {save_solutions}" if save_solutions is not None else "")).strip(),
     }
     (out / "results.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     if save_solutions is not None:

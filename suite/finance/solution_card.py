@@ -43,6 +43,22 @@ def _storage(solution, row: dict) -> str:
     return f"Only the tensors that differ from the encoder are stored, in float16 ({size})."
 
 
+def _other_splits(row: dict) -> str:
+    """A Limits line on how the recipe scored on other seeded splits (``row["other_splits"]``: split seed
+    -> 50Agree test accuracy), when it was run on any."""
+    others = row.get("other_splits") or {}
+    if not others:
+        return ""
+    values, fixed = list(others.values()), row["test_50agree"]["metrics"]["accuracy"]
+    mean = (sum(values) + fixed) / (len(values) + 1)
+    verdict = (" The fixed split scored above every other one: expect lower accuracy on new sentences."
+               if all(v < fixed for v in values) else
+               " The fixed split scored below every other one." if all(v > fixed for v in values) else "")
+    return (f"\n- The same recipe on {len(values)} other seeded splits of 50Agree (`--split-seed`) scored "
+            f"{min(values):.3f}-{max(values):.3f} on their test parts, {mean:.3f} on average over all "
+            f"{len(values) + 1}.{verdict}")
+
+
 def card_text(solution, row: dict) -> str:
     """README.md of the solution: intended use, data and license, metrics with CIs, recipe, limits."""
     a, b = row["test_50agree"], row["test_allagree"]
@@ -90,7 +106,7 @@ Reproduce: `{COMMAND.format(flags=row.get('flags') or '--recipe ' + row['recipe'
 - Neutral dominates the training data (59%); macro-F1 is the fairer summary.
 - Figures can outweigh words: "Operating loss widened to EUR 4.2 mn from EUR 1.1 mn" scores as
   positive, because most "... to EUR x mn from EUR y mn" sentences in the data report gains.
-- Texts unlike the training data get unreliable scores.{guard}
+- Texts unlike the training data get unreliable scores.{guard}{_other_splits(row)}
 - Research and demonstration use only.
 """
 
