@@ -30,7 +30,8 @@ COMPARISONS: dict[str, list[tuple[str, str, str]]] = {
         ("Scoring throughput", "finance_throughput", "benchmarks/finance_throughput.py"),
     ],
     "driving": [
-        ("Sim-to-real: source-only vs adapted vs oracle (CamVid val)", "driving_sim2real",
+        ("Sim-to-real with a frozen encoder: every adaptation method vs source-only and oracle (CamVid val)",
+         "driving_sim2real",
          "benchmarks/driving_sim2real.py"),
         ("Source-only vs adapted: digits (USPS -> MNIST-M)", "digits_adaptation", "benchmarks/digits_adaptation.py"),
     ],
