@@ -14,9 +14,9 @@ from PIL import Image
 
 from conftest import REPO, shared_data
 from suite.core.errors import SuiteError
-from suite.core.weights import load_state_dict
 from suite.core.segmentation import (confusion_matrix, create_segmentation_model, iou_from_confusion,
                                      segmentation_metrics)
+from suite.core.weights import load_state_dict
 from suite.driving import data as D
 from suite.driving.schema import (CAMVID_CLASSES, CITYSCAPES_PALETTE, IGNORE, cityscapes_colors_to_camvid,
                                   cityscapes_to_camvid, colorize, synthia_to_camvid)
