@@ -23,7 +23,10 @@ COMPARISONS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "agriculture": [
         ("Transfer vs scratch: PlantVillage tomato", "data_efficiency", "benchmarks/data_efficiency.py"),
-        ("Robustness to field conditions", "agriculture_robustness", "benchmarks/agriculture_robustness.py"),
+        ("Robustness to field conditions: the shipped 288 px recipe (`field_mix`) vs `light`",
+         "agriculture_robustness288", "benchmarks/agriculture_robustness.py"),
+        ("Robustness to field conditions: 224 px runs, `field` vs `light`", "agriculture_robustness",
+         "benchmarks/agriculture_robustness.py"),
     ],
     "finance": [
         ("PhraseBank: the offline solution vs FinBERT", "finance_phrasebank", "benchmarks/finance_phrasebank.py"),

@@ -35,10 +35,12 @@ def flags(solution, images) -> dict:
     from suite.agriculture.diagnose import MIN_LEAF_SHARE, leaf_share
 
     shares = np.array([leaf_share(im) for im in images])
-    ood = np.array([r["ood"] for r in solution.predict(list(images))]) if solution.guard is not None \
-        else np.zeros(len(images), bool)
+    predictions = solution.predict(list(images)) if solution.guard is not None else []
+    ood = np.array([r["ood"] for r in predictions]) if predictions else np.zeros(len(images), bool)
+    scores = np.array([r["ood_score"] for r in predictions]) if predictions else np.full(len(images), np.nan)
     colour = shares < MIN_LEAF_SHARE
-    return {"leaf colour": colour, "input guard": ood, "either": colour | ood, "n": len(images)}
+    return {"leaf colour": colour, "input guard": ood, "either": colour | ood, "n": len(images),
+            "guard score": scores}
 
 
 def main() -> None:
@@ -75,13 +77,17 @@ def main() -> None:
              "Share of photos called \"unknown or not a leaf\" by each check. On tomato photos a flag is a false "
              "alarm (clean) or a refusal (corrupted: the photo moved away from the training photos); on the other "
              f"sets it is the wanted answer. {machine}; shared machine.", "",
-             "| photos | n | leaf-colour check | input guard | either (what the app shows) |", "|---|---|---|---|---|"]
+             "Guard score: distance to the training photos over the guard's threshold (above 1: flagged); its "
+             "min, median and 95th percentile show how far each set sits from the threshold.", "",
+             "| photos | n | leaf-colour check | input guard | either (what the app shows) | guard score min / median / p95 |",
+             "|---|---|---|---|---|---|"]
     for name, r in rows.items():
+        q = np.nanquantile(r["guard score"], [0, 0.5, 0.95]) if np.isfinite(r["guard score"]).any() else [np.nan] * 3
         lines.append(f"| {name} | {r['n']} | {r['leaf colour'].mean():.3f} | {r['input guard'].mean():.3f} | "
-                     f"**{r['either'].mean():.3f}** |")
+                     f"**{r['either'].mean():.3f}** | {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f} |")
     lines.append("")
-    raw = {name: {k: (float(v.mean()) if isinstance(v, np.ndarray) else v) for k, v in r.items()}
-           for name, r in rows.items()}
+    raw = {name: {k: (float(np.nanmedian(v)) if k == "guard score" else float(v.mean()))
+                  if isinstance(v, np.ndarray) else v for k, v in r.items()} for name, r in rows.items()}
     publish("agriculture_guard", "\n".join(lines), {"machine": machine, "rates": raw,
                                                     "skimage": list(SKIMAGE_PHOTOS)})
 

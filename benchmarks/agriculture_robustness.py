@@ -14,7 +14,7 @@ the two (``python -m suite.agriculture.train --soup``): the shipped tomato model
         --light runs/tomato_light/solution --soup suite/agriculture/solutions/tomato
 
 The light model, when missing, is trained into ``--runs``/light (about 13 min on a busy 2-core CPU).
-Writes benchmarks/results/agriculture_robustness.md and .json.
+Writes benchmarks/results/agriculture_robustness.md and .json (`--name` changes the stem).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 from _common import REPO, TOMATO, publish, require, set_threads
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--cam-items", type=int, default=50, help="test photos for the Grad-CAM check")
     parser.add_argument("--tta-items", type=int, default=100, help="test photos for the TTA check")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", default="agriculture_robustness", help="stem of the results files")
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 test photos, severities 1 and 5")
     parser.add_argument("--update-card", action="store_true",
                         help="write the summary into the Robustness section of the last model's card (--soup, "
@@ -102,7 +104,8 @@ def main() -> None:
         from suite.core import Solution
 
         models["soup"] = Solution.load(args.soup)
-    label = {"light": "light preset", "field": "field preset", "soup": "soup (light + field)"}
+    label = {name: f"{sol.recipe.get('augment') or name} preset" for name, sol in models.items()}
+    label["soup"] = "soup (light + field)"
     last = list(models)[-1]
     results, attention, start = {}, {}, time.perf_counter()
     for name, sol in models.items():
@@ -116,7 +119,8 @@ def main() -> None:
     tta = tta_rows(models[last], tta_test, TTA_CORRUPTIONS, 3)
     seconds = time.perf_counter() - start
 
-    lines = ["## Robustness to field-like photos: tomato leaves, `light` vs `field` training presets"
+    lines = [f"## Robustness to field-like photos: tomato leaves, `{label['light'].split()[0]}` vs "
+             f"`{label['field'].split()[0]}` training presets"
              + (" and their soup" if "soup" in models else ""), "",
              f"Test set: {desc}. Same recipe for the light and field models (`{models['field'].model.spec}`, "
              f"{models['field'].recipe.get('strategy', 'fine-tuning')} with the last "
@@ -169,30 +173,31 @@ def main() -> None:
     if args.quick:  # a smoke run prints, it does not overwrite the results
         print("\n".join(lines))
         return
-    publish("agriculture_robustness", "\n".join(lines), raw)
+    publish(args.name, "\n".join(lines), raw)
     if args.update_card:
         update_card(Path(args.soup or args.field), results, means, worst, attention,
-                    models[last].preprocess.input_size[-1], label, last)
+                    models[last].preprocess.input_size[-1], label, last, args.name,
+                    " ".join(["python benchmarks/agriculture_robustness.py", *sys.argv[1:]]))
 
 
 def update_card(path: Path, results: dict, means: dict, worst: dict, attention: dict, side: int, label: dict,
-                this: str) -> None:
+                this: str, stem: str = "agriculture_robustness",
+                command: str = "python benchmarks/agriculture_robustness.py") -> None:
     """Put the before/after summary into the model card (README.md) of the solution at ``path`` (``this``)."""
     from suite.agriculture.card import set_card_section
 
     rows = ["Accuracy on the 200 test photos after field-like corruptions (background clutter, shadow, glare, "
             "blur, perspective, JPEG, colour cast, sensor noise; severities 1, 3, 5), same recipe trained "
-            "with the `light` preset and with the `field` preset" + (", and their weight average" if "soup" in results
-                                                                      else "") + ":", "",
+            f"with the `{label['light'].split()[0]}` preset and with the `{label['field'].split()[0]}` preset"
+            + (", and their weight average" if "soup" in results else "") + ":", "",
             "| training preset | clean | mean over corruptions | worst case | Grad-CAM on leaf / leaf area (clean) |",
             "|---|---|---|---|---|"]
     for name in results:
         w, a = worst[name], attention[name]["clean"]
         rows.append(f"| {label[name]}{' (this model)' if name == this else ''} | {results[name][0]['accuracy']:.3f} | {means[name]:.3f} | {w['accuracy']:.3f} "
                     f"({w['corruption']} {w['severity']}) | {a['cam_on_leaf']:.2f} / {a['leaf_area']:.2f} |")
-    rows += ["", "Full table: `benchmarks/results/agriculture_robustness.md` "
-             "(`python benchmarks/agriculture_robustness.py`). Corrupted lab photos are a proxy: real field "
-             "photos were not available to measure."]
+    rows += ["", f"Full table: `benchmarks/results/{stem}.md` (`{command}`). Corrupted lab photos are a proxy: "
+             "real field photos were not available to measure."]
     if side:
         rows[-1] += f" At {side} px the Grad-CAM layer is {side // 32}x{side // 32}, so the leaf share is coarse."
     card = path / "README.md"

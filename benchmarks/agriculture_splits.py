@@ -8,16 +8,19 @@ independently, so a photo can be tested under several seeds).
 
     .venv/bin/python benchmarks/agriculture_splits.py --splits 0 1 2 3 4 --jobs 4 --workers 3   # GPU machine
     .venv/bin/python benchmarks/agriculture_splits.py --quick                                   # smoke run, CPU
+    .venv/bin/python benchmarks/agriculture_splits.py --update-card suite/agriculture/solutions/tomato \
+        --card-from agriculture_splits288 agriculture_cpu288      # the shipped card's "Other splits" section
 
-Recipes (``RECIPES``): ``field`` and ``light`` are the shipped tomato recipe's two runs (EfficientNet-Lite2,
-every layer, 224 px, 12 epochs), ``soup`` their weight average (what ships); ``field_mix288`` and
-``light288`` train longer at 288 px, ``soup288`` averages them. Writes
+Recipes (``RECIPES``): ``field`` and ``light`` are the earlier shipped model's two runs (EfficientNet-Lite2,
+every layer, 224 px, 12 epochs), ``soup`` their weight average (that model); ``field_mix288`` (the shipped
+recipe, ``suite.agriculture.train``'s defaults) and ``light288`` train longer at 288 px, ``soup288`` averages them; ``ensemble288`` averages their predictions
+instead (two models to run per photo). Writes
 benchmarks/results/agriculture_splits.md and .json (``--name`` changes the stem).
 """
 
 from __future__ import annotations
 
-from _common import TOMATO, publish, require
+from _common import RESULTS, TOMATO, publish, require
 
 import argparse
 import json
@@ -29,12 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 RECIPES = {
-    "field": ["--augment", "field"],
-    "light": ["--augment", "light"],
+    "field": ["--augment", "field", "--image-size", "224", "--epochs", "12"],
+    "light": ["--augment", "light", "--image-size", "224", "--epochs", "12"],
     "field_mix288": ["--augment", "field_mix", "--image-size", "288", "--epochs", "20"],
     "light288": ["--augment", "light", "--image-size", "288", "--epochs", "20"],
 }
 SOUPS = {"soup": ("field", "light"), "soup288": ("field_mix288", "light288")}
+ENSEMBLES = {"ensemble288": ("field_mix288", "light288")}  # mean of the members' predicted probabilities
 QUICK = ["--epochs", "1", "--image-size", "64", "--backbone", "embedded:efficientnet_lite0"]
 
 
@@ -65,6 +69,57 @@ def score(run_dir: Path) -> dict | None:
     return {"accuracy": acc, "n": n, "correct": round(acc * n), "seconds": info.get("seconds")}
 
 
+def recorded_runs(stem: str, recipe: str) -> list[tuple[int, int, int]]:
+    """(split, correct, n) of every run of ``recipe`` in a results JSON: one this script wrote, or one
+    assembled from several device calls (``runs``: call -> recipe -> split -> correct of 200 photos)."""
+    raw = json.loads((RESULTS / f"{stem}.json").read_text())
+    if "results" in raw:
+        splits = raw["results"].get(recipe, {}).get("splits", {})
+        return [(int(s), v["correct"], v["n"]) for s, v in splits.items() if v]
+    return [(int(s), k, 200) for call in raw.get("runs", {}).values() for s, k in call.get(recipe, {}).items()]
+
+
+def update_card(path: Path, recipe: str, stems: list[str]) -> str:
+    """Write the recipe's accuracy over every recorded split and run into the card at ``path``."""
+    from suite.agriculture.card import set_card_section
+
+    runs = [r for stem in stems for r in recorded_runs(stem, recipe)]
+    if not runs:
+        raise SystemExit(f"no runs of {recipe} in {', '.join(stems)}")
+    k, n = sum(c for _, c, _ in runs), sum(m for _, _, m in runs)
+    lo, hi = wilson(k, n)
+    per_run = sorted(c / m for _, c, m in runs)
+    seeds = ", ".join(map(str, sorted({s for s, _, _ in runs})))
+    body = (f"The same recipe (`{recipe}` in `benchmarks/agriculture_splits.py`), trained {len(runs)} times on "
+            f"the leaf-aware splits of seeds {seeds} (independent runs, several per split): pooled accuracy "
+            f"**{k / n:.3f}** [{lo:.3f}, {hi:.3f}] (Wilson 95%) over {n:,} never-seen test predictions; "
+            f"single runs {per_run[0]:.3f}-{per_run[-1]:.3f} on {runs[0][2]} photos each. "
+            "Read this model's own test score as one such run: on photos like these, expect the pooled accuracy. "
+            f"Sources: `benchmarks/results/{'.md`, `benchmarks/results/'.join(stems)}.md`.")
+    card = path / "README.md"
+    card.write_text(set_card_section(card.read_text(encoding="utf-8"), "Other splits", body), encoding="utf-8")
+    return body
+
+
+def ensemble(members: list[Path], data_path: str, seed: int, out: Path) -> None:
+    """Score the mean prediction of finished runs on their shared test split; write ``out/report`` like a run."""
+    import numpy as np
+
+    from suite.agriculture.data import load_leaves
+    from suite.agriculture.train import leaf_splits
+    from suite.core import Solution
+    from suite.core.evaluation import evaluate_predictions, write_report
+
+    data = load_leaves(data_path)
+    test = data.subset(leaf_splits(data, seed=seed)["test"])
+    images = [test.load(i) for i in range(len(test))]
+    solutions = [Solution.load(m / "solution") for m in members]
+    probs = np.mean([np.asarray(s.predict_proba(images)) for s in solutions], axis=0)
+    report = evaluate_predictions(test.labels, probs, solutions[0].labels, seed=seed,
+                                  data_desc=f"test split {seed} ({len(test)} photos, never trained on)")
+    write_report(report, out / "report", test.labels, probs, title=f"mean prediction of {len(members)} runs")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=None, help="PlantVillage tomato folders (default ../shared/data/...)")
@@ -77,18 +132,26 @@ def main(argv=None) -> int:
     p.add_argument("--name", default="agriculture_splits")
     p.add_argument("--quick", action="store_true", help="smoke run: Lite0, 64 px, one epoch")
     p.add_argument("--no-train", action="store_true", help="train nothing: soup and tabulate the finished runs")
+    p.add_argument("--update-card", type=Path, metavar="DIR",
+                   help="do nothing else: write --card-recipe's runs in the --card-from results into DIR's card")
+    p.add_argument("--card-recipe", default="field_mix288")
+    p.add_argument("--card-from", nargs="+", default=["agriculture_splits288"], metavar="STEM",
+                   help="results files (benchmarks/results/STEM.json) whose runs the card pools")
     a = p.parse_args(argv)
+    if a.update_card:
+        print(update_card(a.update_card, a.card_recipe, a.card_from))
+        return 0
     data = a.data or str(require(TOMATO))
     started = time.perf_counter()
 
     def train(job):
         recipe, split = job
-        out = a.runs / f"{recipe}_s{split}"
+        out = a.runs / f"{recipe}_s{split}"  # a stopped run continues from its last finished epoch
         if score(out) is not None or a.no_train:
             return
         out.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "suite.agriculture.train", "--data", data, "--out", str(out), "--seed", str(split),
-               "--threads", str(a.threads), "--workers", str(a.workers), "--quiet", *RECIPES[recipe],
+               "--threads", str(a.threads), "--workers", str(a.workers), "--quiet", "--resume", *RECIPES[recipe],
                *(QUICK if a.quick else [])]
         rc = run(cmd, out / "train.log")
         print(f"[{time.perf_counter() - started:6.0f} s] {recipe} split {split}: rc {rc} {score(out)}", flush=True)
@@ -108,7 +171,13 @@ def main(argv=None) -> int:
     with ThreadPoolExecutor(max(1, a.jobs)) as pool:
         list(pool.map(train, jobs))
         list(pool.map(soup, soups))
-    names = [*a.recipes, *(s for s, parts in SOUPS.items() if all(r in a.recipes for r in parts))]
+    combined = {**SOUPS, **ENSEMBLES}
+    for name, parts in ENSEMBLES.items():
+        for split in a.splits if all(r in a.recipes for r in parts) else ():
+            members = [a.runs / f"{r}_s{split}" for r in parts]
+            if score(a.runs / f"{name}_s{split}") is None and all(score(m) is not None for m in members):
+                ensemble(members, data, split, a.runs / f"{name}_s{split}")
+    names = [*a.recipes, *(s for s, parts in combined.items() if all(r in a.recipes for r in parts))]
     results = {}
     for name in names:
         per = {s: score(a.runs / f"{name}_s{s}") for s in a.splits}
@@ -126,7 +195,7 @@ def main(argv=None) -> int:
                     + (f"{r['min']:.3f}" if r["min"] is not None else "-") + " |")
     text = "\n".join(rows)
     meta = {"command": " ".join(["benchmarks/agriculture_splits.py", *(argv or sys.argv[1:])]),
-            "recipes": {k: RECIPES[k] for k in a.recipes}, "soups": SOUPS, "quick": a.quick,
+            "recipes": {k: RECIPES[k] for k in a.recipes}, "soups": SOUPS, "ensembles": ENSEMBLES, "quick": a.quick,
             "seconds": round(time.perf_counter() - started, 1)}
     publish(a.name, text, {"results": results, **meta})
     return 0

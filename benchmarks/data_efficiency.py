@@ -17,9 +17,9 @@ Each cell reports test accuracy (and AUROC) with 95% bootstrap CIs and its train
     .venv/bin/python benchmarks/data_efficiency.py --quick                # smoke run: 2 and 5 per class, 1 epoch
     .venv/bin/python benchmarks/data_efficiency.py --recipe agriculture   # the shipped tomato recipe, same test set
 
-``--recipe agriculture`` trains the pretrained side with ``suite.agriculture.train.Recipe`` (partial
-fine-tuning of more groups, ``field`` augmentation, label smoothing, smaller input) and the scratch side
-with the same config, strategy ``full``; results go to data_efficiency_agriculture.md/.json.
+``--recipe agriculture`` trains the pretrained side with ``suite.agriculture.train.Recipe`` (its backbone,
+every layer, its augmentation preset, label smoothing and input size) and the scratch side with the same
+config, strategy ``full``; results go to data_efficiency_agriculture.md/.json.
 
 Writes benchmarks/results/data_efficiency[_pneumonia].md and .json.
 """

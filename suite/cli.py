@@ -143,7 +143,8 @@ _CONFIG_HELP = {
     "patience": "stop after this many epochs without improvement", "class_weights": "inverse-frequency loss weights",
     "balanced_sampler": "sample classes equally", "label_smoothing": "label smoothing", "grad_accum":
     "gradient accumulation steps", "max_grad_norm": "clip gradients to this norm", "mixed_precision":
-    "no, fp16 or bf16 (GPU)", "seed": "random seed", "num_workers": "DataLoader worker processes",
+    "no, fp16 or bf16 (GPU)", "channels_last": "2D conv nets train in channels-last memory layout (faster; "
+    "--no-channels-last turns it off)", "seed": "random seed", "num_workers": "DataLoader worker processes",
     "eval_batch_size": "batch size for features and evaluation", "cache_dir": "folder for cached features",
     "adapt": "domain adaptation with --target-data: dann, coral, mmd, reweight, adabn, fda, self_training or entropy",
 }
@@ -161,8 +162,9 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default
-        if isinstance(default, bool):
-            group.add_argument(flag, action="store_true", help=_CONFIG_HELP.get(f.name))
+        if isinstance(default, bool):  # on by default: --no-NAME turns it off
+            group.add_argument(flag, action=argparse.BooleanOptionalAction if default else "store_true",
+                               default=default, help=_CONFIG_HELP.get(f.name))
         else:
             kind = {"patience": int, "max_grad_norm": float, "cache_dir": str, "adapt": str,
                     "augment": str}.get(f.name, type(default))

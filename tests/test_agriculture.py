@@ -100,6 +100,24 @@ def test_train_ships_with_the_full_command_and_a_finished_run_ships_again_in_flo
     assert main(["--data", str(data), "--out", str(tmp_path / "nothing"), "--ship-run", "--ship", str(tmp_path / "c")]) == 2
 
 
+def test_a_stopped_run_resumes_from_its_checkpoint_with_the_same_recipe_only(tmp_path, capsys):
+    import json
+
+    from suite.agriculture.train import main
+
+    data, run = _write_plantvillage(tmp_path / "pv"), tmp_path / "run"
+    recipe = ["--image-size", "32", "--n-groups", "1", "--epochs", "2", "--augment", "light", "--threads", "1"]
+    assert main(["--data", str(data), "--out", str(run), "--quiet", *recipe]) == 0
+    trained = json.loads((run / "run.json").read_text())["seconds"]
+    longer = [*recipe[:4], "--epochs", "3", *recipe[6:]]
+    assert main(["--data", str(data), "--out", str(run), "--quiet", "--resume", *longer]) == 2
+    assert "cannot resume: epochs was 2, now 3" in capsys.readouterr().out
+    assert main(["--data", str(data), "--out", str(run), "--quiet", "--resume", *recipe]) == 0
+    assert len((run / "train" / "metrics.jsonl").read_text().splitlines()) == 2  # nothing left to train
+    seconds = json.loads((run / "run.json").read_text())["seconds"]
+    assert 0 < seconds <= trained  # the first session's training time, not this call's
+
+
 def test_soup_of_finished_runs_averages_their_weights_and_ships_with_its_card(tmp_path):
     import torch
 

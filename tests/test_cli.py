@@ -65,3 +65,21 @@ def test_errors_are_one_line_without_traceback(args, words):
     assert "Traceback" not in out.stderr
     for word in words:
         assert word in out.stderr
+
+
+def test_every_train_config_field_is_an_option_with_the_same_default():
+    import argparse
+    import dataclasses
+
+    from suite.cli import _add_config_options, _config_from_args
+    from suite.core.trainer import TrainConfig
+
+    parser = argparse.ArgumentParser()
+    _add_config_options(parser)
+    parsed = _config_from_args(parser.parse_args([]))
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in ("progress",):
+            assert getattr(parsed, f.name) == getattr(TrainConfig(), f.name), f.name
+    assert parsed.channels_last is True  # a field that is on by default is not switched off by the CLI
+    off = _config_from_args(parser.parse_args(["--no-channels-last", "--balanced-sampler"]))
+    assert off.channels_last is False and off.balanced_sampler is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -180,3 +181,29 @@ def test_without_validation_data_the_last_epoch_is_kept(small_model, photo_data,
 def test_cached_features_say_that_augmentation_is_not_applied(small_model, photo_data):
     with pytest.warns(UserWarning, match="augment='light' is not applied"):
         Trainer(small_model, _config(epochs=1, augment="light", strategy="feature_extraction")).fit(photo_data)
+
+
+def test_channels_last_trains_the_same_model_and_hands_back_the_standard_layout(small_model, photo_data):
+    import copy
+
+    cfg = _config(epochs=2, strategy="partial", lr=3e-3)
+    layouts = []
+    seen = lambda event, state: layouts.append(  # noqa: E731
+        trainer.model.backbone.conv_stem.weight.is_contiguous(memory_format=torch.channels_last))
+    trainer = Trainer(copy.deepcopy(small_model), cfg, callbacks=[seen])
+    fast = trainer.fit(photo_data, photo_data)
+    plain_trainer = Trainer(copy.deepcopy(small_model), dataclasses.replace(cfg, channels_last=False))
+    plain = plain_trainer.fit(photo_data, photo_data)
+    assert layouts and all(layouts)  # trained in channels-last layout
+    weights = dict(trainer.model.named_parameters())
+    assert all(p.is_contiguous() for p in weights.values())  # handed back in the standard layout
+    start = dict(small_model.named_parameters())
+    moved = differ = 0.0
+    for name, p in plain_trainer.model.named_parameters():
+        moved += float((p - start[name]).detach().pow(2).sum())
+        differ += float((p - weights[name]).detach().pow(2).sum())
+    # rounding apart (Adam amplifies it, and kernels differ with threads): the same training in another layout
+    assert differ ** 0.5 < 0.25 * moved ** 0.5, (differ ** 0.5, moved ** 0.5)
+    for a, b in zip(fast.history, plain.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=0.05), (fast.history, plain.history)
+        assert abs(a["val_accuracy"] - b["val_accuracy"]) <= 0.1, (fast.history, plain.history)

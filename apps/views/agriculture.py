@@ -92,7 +92,7 @@ with tabs[1]:
                          "`field` preset imitates field photos: backgrounds, shadows, glare, blur, JPEG. These "
                          "are quick-start settings (EfficientNet-Lite0, 128 px: minutes on a laptop); the shipped "
                          "tomato model's recipe is `python -m suite.agriculture.train --data DIR --out RUN` "
-                         "(EfficientNet-Lite2, 224 px, 12 epochs: about 47 min on one CPU core).")
+                         "(EfficientNet-Lite2, 288 px, 20 epochs, `field_mix` preset: about 65 min on one CPU core).")
 with tabs[2]:
     from apps.compare_view import compare_view
 

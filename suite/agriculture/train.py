@@ -1,16 +1,18 @@
 """The tomato recipe and the commands that train the shipped solution.
 
-    python -m suite.agriculture.train --data /path/to/plantvillage_tomato --out runs/tomato
+    python -m suite.agriculture.train --data /path/to/plantvillage_tomato --out runs/tomato \
+        --ship suite/agriculture/solutions/tomato --half
     python -m suite.agriculture.train --data /path/to/plantvillage_tomato --out runs/tomato_light --augment light
     python -m suite.agriculture.train --data /path/to/plantvillage_tomato --out runs/tomato_soup \
-        --soup runs/tomato runs/tomato_light --ship suite/agriculture/solutions/tomato --half
+        --soup runs/tomato runs/tomato_light
 
-Recipe (measured on a 2-core CPU): ImageNet EfficientNet-Lite2 (embedded), every layer fine-tuned
-(``partial`` over all 22 backbone groups) at 224 px for 12 epochs, a leaf-aware test split that the
-model never sees (about 47 min per run on one core). The shipped model is a uniform soup: the weight
-average of a run with the ``field`` augmentation preset and one with ``light`` (``--soup``).
-``--ship DIR`` also writes the Solution with the agriculture model card (per-class recall,
-confidence intervals, ONNX size and latency) to ``DIR``; ``--half`` stores it in float16.
+Recipe (the shipped model's): ImageNet EfficientNet-Lite2 (embedded), every layer fine-tuned
+(``partial`` over all 22 backbone groups) at 288 px for 20 epochs with the ``field_mix`` augmentation
+preset (each photo gets ``field`` or ``light``), a leaf-aware test split that the model never sees
+(about 65 min per run on one core of a 2-core CPU). ``--soup`` averages the weights of finished runs
+of the same split (a uniform model soup). ``--ship DIR`` also writes the Solution with the agriculture
+model card (per-class recall, confidence intervals, ONNX size and latency) to ``DIR``; ``--half``
+stores it in float16. ``--resume`` continues a stopped run.
 """
 
 from __future__ import annotations
@@ -33,12 +35,12 @@ class Recipe:
     """What the shipped tomato solution was trained with (every field is a command-line option)."""
 
     backbone: str = BACKBONE
-    image_size: int = 224
+    image_size: int = 288
     n_groups: int = 22  # all of EfficientNet-Lite2's backbone groups: every layer trains
-    epochs: int = 12
+    epochs: int = 20
     lr: float = 1e-3
     batch_size: int = 16
-    augment: str = "field"
+    augment: str = "field_mix"  # each photo gets the "field" or the "light" preset, half and half
     label_smoothing: float = 0.1
     seed: int = 0
     extra: dict = field(default_factory=dict)
@@ -61,11 +63,12 @@ def leaf_splits(data, seed: int = 0, test: float = TEST_FRACTION) -> dict:
 
 
 def train(data, out: str | os.PathLike | None, recipe: Recipe | None = None, progress: bool = True,
-          name: str = "tomato", workers: int = 0):
+          name: str = "tomato", workers: int = 0, resume: bool = False):
     """Fine-tune on leaf data (a path or LabeledData) with the recipe; returns the FinetuneResult.
 
     The test split (leaf-aware, ``TEST_FRACTION`` of each class) is never trained on; no validation
-    split is held out, so the last epoch is kept.
+    split is held out, so the last epoch is kept. ``resume`` continues a stopped run in ``out`` from
+    its last finished epoch (same recipe; it ends where an uninterrupted run would).
     """
     from suite.core.finetune import finetune
 
@@ -75,7 +78,7 @@ def train(data, out: str | os.PathLike | None, recipe: Recipe | None = None, pro
     if not hasattr(data, "labels"):
         data = load_leaves(data)
     return finetune(data, backbone=recipe.backbone, config=recipe.train_config(progress, workers), output_dir=out, val=0.0,
-                    test=TEST_FRACTION, image_size=recipe.image_size, name=name)
+                    test=TEST_FRACTION, image_size=recipe.image_size, name=name, resume=resume)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soup", nargs="+", metavar="RUN",
                         help="do not train: average these finished runs (same split seed) into one model "
                              "(a uniform model soup) written to --out, and shipped with --ship")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the stopped run in --out from its last finished epoch (same options)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--half", action="store_true",
                         help="store the shipped weights as float16 (the reloaded solution is scored again; the "
@@ -131,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = load_leaves(args.data, leaf_col=args.leaf_col, leaf_pattern=args.leaf_pattern)
         start = time.perf_counter()
-        result = train(data, args.out, recipe, progress=not args.quiet, workers=args.workers)
+        result = train(data, args.out, recipe, progress=not args.quiet, workers=args.workers, resume=args.resume)
         seconds = time.perf_counter() - start
+        if args.resume:  # the whole run's training time, over every session
+            seconds = result.history[-1]["seconds"] if result.history else seconds
     except SuiteError as exc:
         print(f"error: {exc}")
         return 2

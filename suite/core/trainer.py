@@ -54,6 +54,7 @@ class TrainConfig:
     grad_accum: int = 1
     max_grad_norm: float | None = 1.0
     mixed_precision: str = "no"  # "fp16"/"bf16" on GPU
+    channels_last: bool = True  # 2D convolutional models train in channels-last memory format (faster)
     seed: int = 0
     num_workers: int = 0
     eval_batch_size: int = 64
@@ -315,6 +316,9 @@ class Trainer:
         self.strategy.prepare(self.model)
         unfreeze(self.model)
         self.model.to(acc.device)
+        channels_last = cfg.channels_last and any(p.dim() == 4 for p in self.model.parameters())
+        if channels_last:  # before the optimizer exists, so its state takes the same layout
+            self.model.to(memory_format=torch.channels_last)
         has_val = val is not None and len(val) > 0
         train_feats = val_feats = target_feats = None
         if self.strategy.cache_features and cfg.augment not in (None, "none") and \
@@ -393,6 +397,8 @@ class Trainer:
             best_state = load_state_dict(best_path)  # resumed after the best epoch was written
         if best_state is not None:
             raw.load_state_dict(best_state)
+        if channels_last:
+            raw.to(memory_format=torch.contiguous_format)
         self.strategy.finalize(raw)
         self.model = raw.eval()
         if self.adaptation is not None:
