@@ -103,18 +103,16 @@ def update_card(path: Path, recipe: str, stems: list[str]) -> str:
 
 def ensemble(members: list[Path], data_path: str, seed: int, out: Path) -> None:
     """Score the mean prediction of finished runs on their shared test split; write ``out/report`` like a run."""
-    import numpy as np
-
     from suite.agriculture.data import load_leaves
     from suite.agriculture.train import leaf_splits
     from suite.core import Solution
+    from suite.core.distill import teacher_probabilities
     from suite.core.evaluation import evaluate_predictions, write_report
 
     data = load_leaves(data_path)
     test = data.subset(leaf_splits(data, seed=seed)["test"])
-    images = [test.load(i) for i in range(len(test))]
     solutions = [Solution.load(m / "solution") for m in members]
-    probs = np.mean([np.asarray(s.predict_proba(images)) for s in solutions], axis=0)
+    probs = teacher_probabilities(test, solutions)  # the mean of the members' predicted probabilities
     report = evaluate_predictions(test.labels, probs, solutions[0].labels, seed=seed,
                                   data_desc=f"test split {seed} ({len(test)} photos, never trained on)")
     write_report(report, out / "report", test.labels, probs, title=f"mean prediction of {len(members)} runs")
