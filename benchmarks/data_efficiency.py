@@ -52,7 +52,8 @@ def load(dataset: str, seed: int):
     return data.subset(pool), data.subset(test), ["accuracy"], "20 held-out images per class"
 
 
-def train_and_score(train, test, config, pretrained: bool, desc: str, image_size: int | None = None):
+def train_and_score(train, test, config, pretrained: bool, desc: str, image_size: int | None = None,
+                    backbone: str = BACKBONE):
     """Train one cell (at ``image_size`` px when given); returns (evaluation report, training seconds)."""
     import dataclasses
 
@@ -61,7 +62,7 @@ def train_and_score(train, test, config, pretrained: bool, desc: str, image_size
     from suite.core.trainer import Trainer, seed_everything
 
     seed_everything(config.seed)
-    model = create_model(BACKBONE, num_classes=len(train.classes), in_chans=infer_in_chans(train),
+    model = create_model(backbone, num_classes=len(train.classes), in_chans=infer_in_chans(train),
                          pretrained=pretrained, task=train.task)
     if image_size:
         model.preprocess = dataclasses.replace(model.preprocess, input_size=(model.preprocess.in_chans, image_size,
@@ -98,7 +99,7 @@ def main() -> None:
     pretrained_cfg = TrainConfig(**{**RECIPE, "epochs": args.epochs}, progress=False, seed=args.seed)
     scratch_cfg = TrainConfig(**{**RECIPE, "epochs": args.epochs, "strategy": "full"}, progress=False,
                               seed=args.seed)
-    image_size, recipe_desc = None, (
+    backbone, image_size, recipe_desc = BACKBONE, None, (
         f"strategy `partial` (last 2 backbone groups + head), {args.epochs} epoch(s), batch {RECIPE['batch_size']}, "
         f"AdamW lr {RECIPE['lr']:g} wd {pretrained_cfg.weight_decay:g}, {pretrained_cfg.warmup:.0%} warm-up + "
         f"cosine, augment `{RECIPE['augment']}`, 224 px")
@@ -110,7 +111,7 @@ def main() -> None:
         recipe = Recipe(seed=args.seed, **({"epochs": 1} if args.quick else {}))
         pretrained_cfg = recipe.train_config(progress=False)
         scratch_cfg = replace(pretrained_cfg, strategy="full", strategy_options={})
-        image_size, recipe_desc = recipe.image_size, (
+        backbone, image_size, recipe_desc = recipe.backbone, recipe.image_size, (
             f"the agriculture recipe: strategy `partial` (last {recipe.n_groups} backbone groups + head), "
             f"{recipe.epochs} epoch(s), batch {recipe.batch_size}, AdamW lr {recipe.lr:g}, label smoothing "
             f"{recipe.label_smoothing:g}, {pretrained_cfg.warmup:.0%} warm-up + cosine, augment `{recipe.augment}`, "
@@ -124,7 +125,7 @@ def main() -> None:
         counts = np.bincount(train.labels, minlength=len(train.classes))
         cell = {"per_class": size, "n_train": len(train), "class_counts": counts.tolist()}
         for name, cfg, pretrained in (("pretrained", pretrained_cfg, True), ("scratch", scratch_cfg, False)):
-            report, seconds = train_and_score(train, test, cfg, pretrained, desc, image_size)
+            report, seconds = train_and_score(train, test, cfg, pretrained, desc, image_size, backbone)
             one_class = sum(any(column) for column in zip(*report["confusion_matrix"])) == 1
             cell[name] = {"metrics": report["metrics"], "ci95": report["ci95"], "seconds": seconds,
                           "predicts_one_class": one_class,
@@ -147,7 +148,7 @@ def main() -> None:
     note = "\\* predicts the same class for every test item: its accuracy is that class's share.\n" if one_class else ""
     title = "PneumoniaMNIST" if args.dataset == "pneumonia" else "PlantVillage tomato (10 classes)"
     markdown = "\n".join([
-        f"## Data efficiency: pretrained vs. scratch `{BACKBONE}`, {title}",
+        f"## Data efficiency: pretrained vs. scratch `{backbone}`, {title}",
         "",
         f"Test set: {desc}. Pretrained: ImageNet weights, {recipe_desc}. "
         f"Scratch: random weights, strategy `full`, same epochs/steps and "
@@ -167,7 +168,7 @@ def main() -> None:
         "strategy": pretrained_cfg.strategy, **pretrained_cfg.strategy_options, "epochs": pretrained_cfg.epochs,
         "lr": pretrained_cfg.lr, "batch_size": pretrained_cfg.batch_size, "augment": pretrained_cfg.augment,
         "label_smoothing": pretrained_cfg.label_smoothing, "image_size": image_size}
-    publish(name, markdown, {"dataset": args.dataset, "recipe": recipe_raw,
+    publish(name, markdown, {"dataset": args.dataset, "backbone": backbone, "recipe": recipe_raw,
                              "seed": args.seed, "machine": machine, "test": desc, "cells": cells})
 
 

@@ -83,15 +83,34 @@ def test_plantvillage_folders_get_leaf_groups_and_splits_keep_leaves_whole(tmp_p
     assert set(data.labels[splits["test"]]) == {0, 1}
 
 
+def test_calibration_leaves_come_out_of_training_and_leave_the_test_split_alone(tmp_path):
+    from suite.agriculture.train import leaf_splits, recorded_recipe
+
+    data = load_leaves(_write_plantvillage(tmp_path / "pv"))
+    plain = leaf_splits(data, seed=0, test=0.34)
+    cut = leaf_splits(data, seed=0, test=0.34, calibration=0.25)
+    assert np.array_equal(plain["test"], cut["test"])
+    assert np.array_equal(np.sort(np.concatenate([cut["train"], cut["calibration"]])), plain["train"])
+    leaves = {name: {data.groups[i] for i in cut[name]} for name in cut}
+    assert leaves["calibration"] and not leaves["calibration"] & leaves["train"]
+    assert set(data.labels[cut["calibration"]]) == {0, 1}
+    assert recorded_recipe({"recipe": {"seed": 1}}).calibration == 0.0  # runs recorded before the option
+
+
 def test_train_ships_with_the_full_command_and_a_finished_run_ships_again_in_float16(tmp_path):
-    from suite.agriculture.train import main
+    from suite.agriculture.train import leaf_splits, main
     from suite.core import Solution
 
     data, run = _write_plantvillage(tmp_path / "pv"), tmp_path / "run"
-    recipe = ["--image-size", "32", "--n-groups", "1", "--epochs", "1", "--augment", "light", "--threads", "1"]
+    recipe = ["--image-size", "32", "--n-groups", "1", "--epochs", "1", "--augment", "light", "--threads", "1",
+              "--calibration", "0.25"]
     assert main(["--data", str(data), "--out", str(run), "--ship", str(tmp_path / "a"), *recipe]) == 0
     card = (tmp_path / "a" / "README.md").read_text()
-    assert all(option in card for option in ("--epochs 1", "--n-groups 1", "--augment light", "--image-size 32"))
+    assert all(option in card for option in ("--epochs 1", "--n-groups 1", "--augment light", "--image-size 32",
+                                             "--calibration 0.25"))
+    unseen = Solution.load(tmp_path / "a").guard.calibrated_on  # the guard's threshold: leaves never trained on
+    assert unseen == len(leaf_splits(load_leaves(data), seed=0, calibration=0.25)["calibration"]) > 0
+    assert f"of {unseen} photos never trained on" in card
     assert "--lr" not in card and "--backbone" not in card and "float16" not in card  # defaults stay off
     assert main(["--data", str(data), "--out", str(run), "--ship-run", "--ship", str(tmp_path / "b"), "--half"]) == 0
     shipped = Solution.load(tmp_path / "b")

@@ -28,6 +28,26 @@ def test_guard_calibrated_on_held_out_items():
     assert (guard.score(_cluster(200, other=True, seed=2)) > 1).mean() > 0.95
 
 
+def test_guard_threshold_set_on_never_trained_items_keeps_its_false_alarm_rate():
+    """A fine-tuned network pulls its own training items together: a threshold set on them flags half of
+    new in-domain items; set on items it never trained on (``calibration``), about 1%."""
+    base = torch.zeros(16)
+    base[0] = 10.0
+    trained = base + (_cluster(1000) - base) * 0.6
+    fresh, other = _cluster(2000, seed=2), _cluster(200, other=True, seed=3)
+    on_training = InputGuard.fit(trained)
+    calibrated = InputGuard.fit(trained, calibration=_cluster(300, seed=1))
+    assert (on_training.score(fresh) > 1).mean() > 0.3 and on_training.calibrated_on == 0
+    assert 0.002 < (calibrated.score(fresh) > 1).mean() < 0.03 and calibrated.calibrated_on == 300
+    assert (calibrated.score(other) > 1).mean() > 0.95
+    again = InputGuard.from_state_dict(calibrated.state_dict())
+    assert again.calibrated_on == 300 and again.threshold == pytest.approx(calibrated.threshold)
+    older = {**calibrated.state_dict(), "scalars": calibrated.state_dict()["scalars"][:3]}  # files before it
+    assert InputGuard.from_state_dict(older).calibrated_on == 0
+    with pytest.raises(SuiteError, match="calibration"):
+        InputGuard.fit(trained, calibration=torch.randn(0, 16))
+
+
 def test_guard_rejects_bad_features():
     with pytest.raises(SuiteError, match="at least 10"):
         InputGuard.fit(torch.randn(5, 8))

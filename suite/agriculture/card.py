@@ -82,6 +82,7 @@ def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: fl
         f"- evaluated on: {data_desc}",
         "- split: stratified and leaf-aware (photos of the same leaf, from PlantVillage file names, never "
         "cross the split); no validation split, the last epoch is kept",
+        _guard_line(solution, recipe),
         "",
         "## Metrics (never-seen test photos, 95% bootstrap intervals)",
         f"- accuracy: **{_ci(report, 'accuracy')}**",
@@ -108,7 +109,8 @@ def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: fl
         "measured about 31% for lab-trained models on photos from other conditions). The `field` augmentation "
         "narrows, not closes, that gap; the robustness report measures it on corrupted test photos, not on "
         "real field photos.",
-        f"- A CPU recipe on 100 training photos per class ({size[1]} px): "
+        f"- A CPU recipe on {100 - round(100 * float(recipe.get('calibration') or 0))} training photos per class "
+        f"({size[1]} px): "
         + ("test accuracy is below the 98-99% reported for PlantVillage with thousands of photos per class"
            if report["metrics"].get("accuracy", 0) < 0.98 else
            f"the {report['n']} test photos are too few to tell 98% from 99% (see the interval)")
@@ -157,3 +159,16 @@ def ship_solution(result, data, path, recipe, seconds: float | None, command: st
     desc = f"the leaf-aware test split of {folder} ({report['n']} photos, never trained on)"
     solution.card = build_card(solution, report, desc, recipe_dict, seconds, command, onnx, storage_dtype)
     return solution.save(path, storage_dtype=storage_dtype)
+
+
+def _guard_line(solution, recipe: dict) -> str:
+    """How the input guard's threshold was set."""
+    guard = solution.guard
+    if guard is None:
+        return "- input guard: none"
+    if guard.calibrated_on:
+        return (f"- input guard: fitted on the training photos; its threshold is the {guard.quantile:.0%} quantile "
+                f"(conformal) of {guard.calibrated_on} photos never trained on, a leaf-aware "
+                f"{float(recipe.get('calibration') or 0):.0%} of the training leaves held out of training for it")
+    return (f"- input guard: fitted on the training photos; its threshold is the {guard.quantile:.0%} quantile of "
+            "held-out training photos the network trained on, so it flags more new leaves than that promises")

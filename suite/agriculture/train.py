@@ -8,7 +8,8 @@
 
 Recipe (the shipped model's): ImageNet EfficientNet-Lite2 (embedded), every layer fine-tuned
 (``partial`` over all 22 backbone groups) at 288 px for 20 epochs with the ``field_mix`` augmentation
-preset (each photo gets ``field`` or ``light``), a leaf-aware test split that the model never sees
+preset (each photo gets ``field`` or ``light``), a leaf-aware test split that the model never sees, and a
+leaf-aware tenth of the training photos held out of training to set the input guard's threshold
 (about 65 min per run on one core of a 2-core CPU). ``--soup`` averages the weights of finished runs
 of the same split (a uniform model soup). ``--ship DIR`` also writes the Solution with the agriculture
 model card (per-class recall, confidence intervals, ONNX size and latency) to ``DIR``; ``--half``
@@ -28,6 +29,8 @@ from suite.core.errors import SuiteError
 
 BACKBONE = "embedded:efficientnet_lite2"
 TEST_FRACTION = 1 / 6  # 20 of 120 images per class in the PlantVillage tomato set
+RECIPE_OPTIONS = ("backbone", "image_size", "n_groups", "epochs", "lr", "batch_size", "augment", "label_smoothing",
+                  "seed", "calibration")
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Recipe:
     augment: str = "field_mix"  # each photo gets the "field" or the "light" preset, half and half
     label_smoothing: float = 0.1
     seed: int = 0
+    calibration: float = 0.1  # share of the training leaves kept out of training to set the input guard's threshold
     extra: dict = field(default_factory=dict)
 
     def train_config(self, progress: bool = True, workers: int = 0):
@@ -54,11 +58,12 @@ class Recipe:
                            num_workers=workers)
 
 
-def leaf_splits(data, seed: int = 0, test: float = TEST_FRACTION) -> dict:
-    """Train/test index arrays: stratified, whole leaves on one side (what ``finetune`` uses)."""
-    from suite.core.data import split_indices
+def leaf_splits(data, seed: int = 0, test: float = TEST_FRACTION, calibration: float = 0.0) -> dict:
+    """Train/test (and calibration) index arrays: stratified, whole leaves on one side (what ``finetune``
+    uses). The test split does not depend on ``calibration``, which is cut from the training split."""
+    from suite.core.finetune import make_splits
 
-    splits = split_indices(data.labels, val=0.0, test=test, groups=data.groups, seed=seed)
+    splits = make_splits(data, None, None, 0.0, test, seed, calibration)[1]
     return {k: v for k, v in splits.items() if len(v)}
 
 
@@ -67,7 +72,8 @@ def train(data, out: str | os.PathLike | None, recipe: Recipe | None = None, pro
     """Fine-tune on leaf data (a path or LabeledData) with the recipe; returns the FinetuneResult.
 
     The test split (leaf-aware, ``TEST_FRACTION`` of each class) is never trained on; no validation
-    split is held out, so the last epoch is kept. ``resume`` continues a stopped run in ``out`` from
+    split is held out, so the last epoch is kept. ``recipe.calibration`` of the training leaves are
+    not trained on either: they set the input guard's threshold (see ``suite.core.ood``). ``resume`` continues a stopped run in ``out`` from
     its last finished epoch (same recipe; it ends where an uninterrupted run would).
     """
     from suite.core.finetune import finetune
@@ -78,7 +84,8 @@ def train(data, out: str | os.PathLike | None, recipe: Recipe | None = None, pro
     if not hasattr(data, "labels"):
         data = load_leaves(data)
     return finetune(data, backbone=recipe.backbone, config=recipe.train_config(progress, workers), output_dir=out, val=0.0,
-                    test=TEST_FRACTION, image_size=recipe.image_size, name=name, resume=resume)
+                    test=TEST_FRACTION, image_size=recipe.image_size, name=name, resume=resume,
+                    calibration=recipe.calibration)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="store the shipped weights as float16 (the reloaded solution is scored again; the "
                              "card reports that score when a test prediction moved)")
     defaults = Recipe()
-    for key in ("backbone", "image_size", "n_groups", "epochs", "lr", "batch_size", "augment", "label_smoothing",
-                "seed"):
+    for key in RECIPE_OPTIONS:
         value = getattr(defaults, key)
         parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value,
                             help=f"default {value}")
@@ -116,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     from .data import load_leaves
 
-    recipe = Recipe(**{k: getattr(args, k) for k in ("backbone", "image_size", "n_groups", "epochs", "lr",
-                                                         "batch_size", "augment", "label_smoothing", "seed")})
+    recipe = Recipe(**{k: getattr(args, k) for k in RECIPE_OPTIONS})
     if args.soup:
         try:
             soup_runs(args.soup, args.data, args.out, args.ship, half=args.half, leaf_col=args.leaf_col,
@@ -175,10 +180,10 @@ def soup_runs(runs: list, data_path, out: str | os.PathLike, ship: str | None = 
         if not (run / "run.json").is_file() or not (run / "solution" / "config.json").is_file():
             raise SuiteError(f"{run}: no run.json or solution/; is it a finished `python -m suite.agriculture.train` run?")
         infos.append(json.loads((run / "run.json").read_text()))
-    recipes = [Recipe(**{k: v for k, v in i["recipe"].items() if k in vars(Recipe())}) for i in infos]
-    if len({r.seed for r in recipes}) > 1:
-        raise SuiteError("runs to average must share their seed (it fixes the test split): "
-                         + ", ".join(f"{run}: {r.seed}" for run, r in zip(runs, recipes)))
+    recipes = [recorded_recipe(i) for i in infos]
+    if len({(r.seed, r.calibration) for r in recipes}) > 1:
+        raise SuiteError("runs to average must share their seed and calibration share (they fix the splits): "
+                         + ", ".join(f"{run}: {r.seed}, {r.calibration}" for run, r in zip(runs, recipes)))
     started = time.perf_counter()
     soup = uniform_soup([Solution.load(Path(run) / "solution") for run in runs])
     soup.name = "tomato"
@@ -187,8 +192,9 @@ def soup_runs(runs: list, data_path, out: str | os.PathLike, ship: str | None = 
     if torch.cuda.is_available():  # its guard and test scoring run where training ran
         soup.model.to("cuda")
     data = load_leaves(data_path, **load_options)
-    splits = leaf_splits(data, seed=recipes[0].seed)
-    soup.fit_guard(data.subset(splits["train"]))
+    splits = leaf_splits(data, seed=recipes[0].seed, calibration=recipes[0].calibration)
+    unseen = splits.get("calibration")
+    soup.fit_guard(data.subset(splits["train"]), calibration=None if unseen is None else data.subset(unseen))
     test = data.subset(splits["test"])
     desc = f"test split of {data.source} ({len(test)} items, never trained on)"
     report, probs = evaluate_solution(soup, test, data_desc=desc, seed=recipes[0].seed)
@@ -228,7 +234,7 @@ def ship_run(run: str | os.PathLike, data_path, ship: str | None, half: bool = F
         if not (run / needed).is_file():
             raise SuiteError(f"{run}: no {needed}; is it a finished `python -m suite.agriculture.train` run?")
     info = json.loads((run / "run.json").read_text())
-    recipe = Recipe(**{k: v for k, v in info["recipe"].items() if k in vars(Recipe())})
+    recipe = recorded_recipe(info)
     command = _recorded_command(run, info, recipe, data_path)
     if "--ship" not in command:
         command += f" --ship {ship}" + (" --half" if half else "")
@@ -238,6 +244,13 @@ def ship_run(run: str | os.PathLike, data_path, ship: str | None, half: bool = F
     _ship(result, data, ship, recipe, info.get("seconds"), command, half)
     print(f"solution with model card written to {ship}")
     return 0
+
+
+def recorded_recipe(info: dict) -> Recipe:
+    """The Recipe a run's ``run.json`` recorded (runs recorded before ``calibration`` existed trained on
+    every training leaf: 0)."""
+    recorded = {"calibration": 0.0, **info["recipe"]}
+    return Recipe(**{k: v for k, v in recorded.items() if k in vars(Recipe())})
 
 
 def _recorded_command(run, info: dict, recipe: Recipe, data_path) -> str:

@@ -61,12 +61,21 @@ def infer_in_chans(data, sample: int = 8) -> int:
     return 1 if modes == {"L"} else 3
 
 
-def make_splits(data, val_data, test_data, val: float, test: float, seed: int):
-    """Train/val/test LabeledData: the given sets, or group-aware stratified splits of ``data``."""
+def make_splits(data, val_data, test_data, val: float, test: float, seed: int, calibration: float = 0.0):
+    """Train/val/test LabeledData: the given sets, or group-aware stratified splits of ``data``.
+
+    ``calibration`` > 0 also moves that share of the training split (whole groups, stratified) to a
+    ``calibration`` split that is never trained on; the test split stays the one without it.
+    """
     from .data import split_indices
 
     splits = split_indices(data.labels, val=0.0 if val_data is not None else val,
                            test=0.0 if test_data is not None else test, groups=data.groups, seed=seed)
+    if calibration > 0:
+        train = splits["train"]
+        groups = None if data.groups is None else np.asarray(data.groups)[train]
+        inner = split_indices(np.asarray(data.labels)[train], val=calibration, groups=groups, seed=seed)
+        splits["train"], splits["calibration"] = train[inner["train"]], train[inner["val"]]
     parts = {name: data.subset(idx) for name, idx in splits.items() if len(idx)}
     if val_data is not None:
         parts["val"] = val_data
@@ -132,7 +141,7 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
              resume: bool = False, check_leakage: bool = True, name: str | None = None,
              callbacks: list[Callable] | None = None, data_options: dict[str, Any] | None = None,
              image_size: int | None = None, target_data=None, target_eval_data=None,
-             head_hidden: int = 0, guard: bool = True) -> FinetuneResult:
+             head_hidden: int = 0, guard: bool = True, calibration: float = 0.0) -> FinetuneResult:
     """Fine-tune ``backbone`` on ``data`` (a path or LabeledData) and return the Solution with its report.
 
     Without ``val_data``/``test_data`` the data is split (stratified, by group when it has groups).
@@ -147,7 +156,9 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
     accuracy on their features (proxy A-distance) before and after, and warns on negative transfer.
 
     With ``guard`` (default) the Solution gets an input guard fitted on the training split, so its
-    predictions flag inputs unlike the training data (``ood`` in ``Solution.predict``).
+    predictions flag inputs unlike the training data (``ood`` in ``Solution.predict``). Its threshold
+    is set on items never trained on: the ``calibration`` split (that share of the training split,
+    held out of training) or else the validation split; without either, on training items.
     """
     from .data import find_leakage, find_leakage_across
     from .evaluation import compare_runs, format_comparison_md, write_report
@@ -160,7 +171,7 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
     val_data, test_data = _as_data(val_data), _as_data(test_data)
     for other, label in ((val_data, "validation"), (test_data, "test")):
         _check_classes(data, other, label)
-    parts, splits = make_splits(data, val_data, test_data, val, test, config.seed)
+    parts, splits = make_splits(data, val_data, test_data, val, test, config.seed, calibration)
     out = Path(output_dir) if output_dir else None
     leakage = None
     if check_leakage and (val_data is not None or test_data is not None):  # given sets: check them too
@@ -185,7 +196,9 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
     solution = Solution(model, data.classes, recipe=recipe, name=name or Path(str(data.source or "solution")).name,
                         description=f"Fine-tuned {backbone} on {data.source}.")
     if guard and len(parts["train"]) >= 10:
-        solution.fit_guard(parts["train"], batch_size=config.eval_batch_size)
+        unseen = parts.get("calibration", parts.get("val"))
+        solution.fit_guard(parts["train"], batch_size=config.eval_batch_size,
+                           calibration=unseen if unseen is not None and len(unseen) else None)
     report, files, baseline_report, comparison = {}, {}, None, None
     if eval_data is not None and len(eval_data):
         given = eval_data.source != data.source  # a set passed in (an official split), not cut from data

@@ -158,7 +158,7 @@ class Solution:
         if self.guard is not None:
             save_state_dict(self.guard.state_dict(), path / GUARD_FILE, metadata={"format": FORMAT})
             cfg["guard"] = {"file": GUARD_FILE, "quantile": self.guard.quantile,
-                            "features": int(self.guard.mean.numel())}
+                            "features": int(self.guard.mean.numel()), "calibrated_on": self.guard.calibrated_on}
         elif (path / GUARD_FILE).exists():
             (path / GUARD_FILE).unlink()
         _atomic_write_text(path / "config.json", json.dumps(cfg, indent=2, default=_json_default) + "\n")
@@ -306,8 +306,18 @@ class Solution:
         return self.forward_items(items, batch_size)[0]
 
     def fit_guard(self, data, batch_size: int = 64, max_items: int = 2000, quantile: float = 0.99,
-                  seed: int = 0) -> InputGuard:
-        """Fit the input guard on training data (a LabeledData or a list of raw inputs); returns it."""
+                  seed: int = 0, calibration=None) -> InputGuard:
+        """Fit the input guard on training data (a LabeledData or a list of raw inputs); returns it.
+
+        ``calibration`` (same kinds): items the network never trained on, such as a validation split;
+        the threshold is set on them (see :class:`InputGuard`), else on held-out training items.
+        """
+        feats = self._guard_features(data, batch_size, max_items, seed)
+        calib = None if calibration is None else self._guard_features(calibration, batch_size, max_items, seed)
+        self.guard = InputGuard.fit(feats, quantile=quantile, seed=seed, calibration=calib)
+        return self.guard
+
+    def _guard_features(self, data, batch_size: int, max_items: int, seed: int) -> torch.Tensor:
         from .data import LabeledData
         from .features import extract_features
 
@@ -315,12 +325,8 @@ class Solution:
             if len(data) > max_items:
                 keep = np.random.default_rng(seed).choice(len(data), max_items, replace=False)
                 data = data.subset(np.sort(keep))
-            feats = extract_features(self.model, data, batch_size, progress=False)
-        else:
-            items = list(data)[:max_items]
-            feats = self.forward_items(items, batch_size)[1]
-        self.guard = InputGuard.fit(feats, quantile=quantile, seed=seed)
-        return self.guard
+            return extract_features(self.model, data, batch_size, progress=False)
+        return self.forward_items(list(data)[:max_items], batch_size)[1]
 
     def ood_scores(self, items: Iterable[Any], batch_size: int = 32) -> np.ndarray:
         """Guard scores ``(N,)`` (above 1: unlike the training data); NaN when there is no guard."""
