@@ -73,8 +73,9 @@ def train(data, out: str | os.PathLike | None, recipe: Recipe | None = None, pro
 
     The test split (leaf-aware, ``TEST_FRACTION`` of each class) is never trained on; no validation
     split is held out, so the last epoch is kept. ``recipe.calibration`` of the training leaves are
-    not trained on either: they set the input guard's threshold (see ``suite.core.ood``). ``resume`` continues a stopped run in ``out`` from
-    its last finished epoch (same recipe; it ends where an uninterrupted run would).
+    not trained on either: they set the input guard's threshold (see ``suite.core.ood``). ``resume``
+    continues a stopped run in ``out`` from its last finished epoch (same recipe; it ends where an
+    uninterrupted run would).
     """
     from suite.core.finetune import finetune
 
