@@ -81,8 +81,9 @@ def recorded_runs(stem: str, recipe: str) -> list[tuple[int, int, int]]:
     return [(int(s), k, 200) for call in raw.get("runs", {}).values() for s, k in call.get(recipe, {}).items()]
 
 
-def update_card(path: Path, recipe: str, stems: list[str]) -> str:
-    """Write the recipe's accuracy over every recorded split and run into the card at ``path``."""
+def update_card(path: Path, recipe: str, stems: list[str], note: str = "") -> str:
+    """Write the recipe's accuracy over every recorded split and run into the card at ``path``
+    (``note``: how the shipped run's recipe differs from ``recipe``, when it does)."""
     from suite.agriculture.card import set_card_section
 
     runs = [r for stem in stems for r in recorded_runs(stem, recipe)]
@@ -92,7 +93,8 @@ def update_card(path: Path, recipe: str, stems: list[str]) -> str:
     lo, hi = wilson(k, n)
     per_run = sorted(c / m for _, c, m in runs)
     seeds = ", ".join(map(str, sorted({s for s, _, _ in runs})))
-    body = (f"The same recipe (`{recipe}` in `benchmarks/agriculture_splits.py`), trained {len(runs)} times on "
+    body = (f"The recipe `{recipe}` (`benchmarks/agriculture_splits.py`){note and f', {note},'}"
+            f" trained {len(runs)} times on "
             f"the leaf-aware splits of seeds {seeds} (independent runs, several per split): pooled accuracy "
             f"**{k / n:.3f}** [{lo:.3f}, {hi:.3f}] (Wilson 95%) over {n:,} never-seen test predictions; "
             f"single runs {per_run[0]:.3f}-{per_run[-1]:.3f} on {runs[0][2]} photos each. "
@@ -137,9 +139,10 @@ def main(argv=None) -> int:
     p.add_argument("--card-recipe", default="field_mix288")
     p.add_argument("--card-from", nargs="+", default=["agriculture_splits288"], metavar="STEM",
                    help="results files (benchmarks/results/STEM.json) whose runs the card pools")
+    p.add_argument("--card-note", default="", help="how the shipped run's recipe differs from --card-recipe")
     a = p.parse_args(argv)
     if a.update_card:
-        print(update_card(a.update_card, a.card_recipe, a.card_from))
+        print(update_card(a.update_card, a.card_recipe, a.card_from, a.card_note))
         return 0
     data = a.data or str(require(TOMATO))
     started = time.perf_counter()
