@@ -93,13 +93,12 @@ def update_card(path: Path, recipe: str, stems: list[str], note: str = "") -> st
     lo, hi = wilson(k, n)
     per_run = sorted(c / m for _, c, m in runs)
     seeds = ", ".join(map(str, sorted({s for s, _, _ in runs})))
-    body = (f"The recipe `{recipe}` (`benchmarks/agriculture_splits.py`){note and f', {note},'}"
-            f" trained {len(runs)} times on "
+    body = (f"The recipe `{recipe}` (`benchmarks/agriculture_splits.py`), trained {len(runs)} times on "
             f"the leaf-aware splits of seeds {seeds} (independent runs, several per split): pooled accuracy "
             f"**{k / n:.3f}** [{lo:.3f}, {hi:.3f}] (Wilson 95%) over {n:,} never-seen test predictions; "
             f"single runs {per_run[0]:.3f}-{per_run[-1]:.3f} on {runs[0][2]} photos each. "
             "Read this model's own test score as one such run: on photos like these, expect the pooled accuracy. "
-            f"Sources: `benchmarks/results/{'.md`, `benchmarks/results/'.join(stems)}.md`.")
+            f"Sources: `benchmarks/results/{'.md`, `benchmarks/results/'.join(stems)}.md`." + (note and f" {note}"))
     card = path / "README.md"
     card.write_text(set_card_section(card.read_text(encoding="utf-8"), "Other splits", body), encoding="utf-8")
     return body

@@ -298,6 +298,7 @@ def test_shipped_solution_is_small_and_its_card_reports_recall_and_the_command(t
     assert weights["base_keys"] + weights["stored_keys"] == len(tomato.model.state_dict())
     assert (TOMATO / "model.safetensors").stat().st_size < 16e6  # every layer of Lite2 in float16: 9.8 MB
     assert len(tomato.labels) == 10 and tomato.guard is not None
+    assert tomato.guard.calibrated_on >= 50  # its threshold was set on leaves the network never trained on
     card = tomato.card
     assert "python -m suite.agriculture.train" in card and "recall" in card and "ONNX" in card
     recall = tomato.metrics["per_class_recall"]

@@ -4,10 +4,10 @@ The guard models the L2-normalised backbone features of the training data as a G
 covariance (top ``k`` principal directions plus isotropic noise), so it stays small (``k x D``
 floats) and well conditioned with few samples. An input's score is its Mahalanobis distance under
 that model divided by a threshold: the ``quantile`` of the distances of held-out items. A score
-above 1 means "not like the training data". The held-out items are best ones the network never
-trained on (``calibration``: a validation or calibration split): a fine-tuned network pulls its own
+above 1 means "not like the training data". Those items should be ones the network never trained
+on (``calibration``: a validation or calibration split): a fine-tuned network pulls its own
 training items together, so a threshold set on them flags far more new in-domain inputs than the
-quantile promises (14% instead of 1% for the 20-epoch tomato model). Without them, a held-out part
+quantile promises (14% instead of 1% for a 20-epoch tomato model). Without them, a held-out part
 of the training features sets it. Normalising the features first matters: on
 PneumoniaMNIST it took the share of leaf and everyday photos flagged from about 0.6 to 1.0 while
 flagging under 1% of real test X-rays (see tests/test_ood.py).
