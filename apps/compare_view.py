@@ -23,6 +23,10 @@ COMPARISONS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "agriculture": [
         ("Transfer vs scratch: PlantVillage tomato", "data_efficiency", "benchmarks/data_efficiency.py"),
+        ("Transfer vs scratch: the shipped tomato recipe (Lite2, 288 px)", "data_efficiency_agriculture",
+         "benchmarks/data_efficiency.py --recipe agriculture --sizes 10 30"),
+        ("Unknown or not a leaf: how often the shipped model refuses a photo", "agriculture_guard",
+         "benchmarks/agriculture_guard.py"),
         ("Robustness to field conditions: the shipped 288 px recipe (`field_mix`) vs `light`",
          "agriculture_robustness288", "benchmarks/agriculture_robustness.py"),
         ("Robustness to field conditions: 224 px runs, `field` vs `light`", "agriculture_robustness",

@@ -81,3 +81,5 @@ compare_view("agriculture")
     text = " ".join(m.value for m in at.markdown)
     assert "pretrained" in text and "scratch" in text
     assert any("benchmarks/data_efficiency.py" in c.value for c in at.caption)
+    # the shipped recipe's own data-efficiency table and the guard's refusal rates
+    assert "`embedded:efficientnet_lite2`, PlantVillage tomato" in text and "Unknown-input rates" in text
