@@ -1,16 +1,19 @@
 """How often the tomato solution says "unknown or not a leaf", on leaves and on photos that are not leaves.
 
 Two checks (``suite.agriculture.diagnose``): the leaf-colour check (under 5% of the photo
-leaf-coloured) and the core input guard (Mahalanobis distance on backbone features, threshold at
-the 99th percentile of held-out training photos). Rates are reported per check and for either.
+leaf-coloured) and the core input guard (Mahalanobis distance on backbone features; the threshold
+is set on calibration photos the network never trained on, or on held-out training photos for
+solutions trained without them). Rates are reported per check and for either.
 
 Sets: the tomato test split (200 never-seen photos; flagging them is a false alarm), the same photos
 after field-like corruptions at severity 3, 16 everyday photos and textures bundled with
 scikit-image, and 200 chest X-rays from the PneumoniaMNIST test split (upscaled from 28 px).
 
     .venv/bin/python benchmarks/agriculture_guard.py [--solution suite/agriculture/solutions/tomato]
+    .venv/bin/python benchmarks/agriculture_guard.py --solution runs/cpu288/field_mix288c_s1/solution \
+        --split 1 --name agriculture_guard_s1      # a run of another split, on that split's test photos
 
-Writes benchmarks/results/agriculture_guard.md and .json.
+Writes benchmarks/results/agriculture_guard.md and .json (``--name`` changes the stem).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ def main() -> None:
     parser.add_argument("--solution", default=str(REPO / "suite" / "agriculture" / "solutions" / "tomato"))
     parser.add_argument("--xrays", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--split", type=int, default=0, help="seed of the leaf-aware split the solution was trained on")
+    parser.add_argument("--name", default="agriculture_guard", help="stem of the results files")
     args = parser.parse_args()
     machine = set_threads(args.threads)
 
@@ -62,9 +67,9 @@ def main() -> None:
 
     solution = Solution.load(args.solution)
     data = load_leaves(require(TOMATO))
-    test = data.subset(leaf_splits(data, seed=0)["test"])
+    test = data.subset(leaf_splits(data, seed=args.split)["test"])
     leaves = [test.load(i).convert("RGB") for i in range(len(test))]
-    sets = {"tomato test photos (clean)": leaves}
+    sets = {"tomato test photos (clean)" + (f", split {args.split}" if args.split else ""): leaves}
     for name in FIELD_CORRUPTIONS:
         sets[f"tomato test photos, {name} 3"] = [corruption(name, 3)(im) for im in leaves]
     sets["scikit-image photos and textures"] = [Image.fromarray(_uint8(getattr(skdata, n)())) for n in SKIMAGE_PHOTOS]
@@ -88,8 +93,8 @@ def main() -> None:
     lines.append("")
     raw = {name: {k: (float(np.nanmedian(v)) if k == "guard score" else float(v.mean()))
                   if isinstance(v, np.ndarray) else v for k, v in r.items()} for name, r in rows.items()}
-    publish("agriculture_guard", "\n".join(lines), {"machine": machine, "rates": raw,
-                                                    "skimage": list(SKIMAGE_PHOTOS)})
+    publish(args.name, "\n".join(lines), {"machine": machine, "rates": raw, "skimage": list(SKIMAGE_PHOTOS),
+                                          "solution": str(args.solution), "split": args.split})
 
 
 if __name__ == "__main__":
