@@ -4,6 +4,7 @@ tomato solution, its unknown-input verdict and its page."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,17 @@ def test_train_ships_with_the_full_command_and_a_finished_run_ships_again_in_flo
     assert main(["--data", str(data), "--out", str(run), "--ship-run", "--ship", str(tmp_path / "b"), "--half"]) == 0
     shipped = Solution.load(tmp_path / "b")
     assert "as float16" in shipped.card and "--epochs 1" in shipped.card
+    assert f"accuracy: **{shipped.metrics['accuracy']:.3f}" in shipped.card  # config.json and card agree
+    from types import SimpleNamespace
+
+    from suite.agriculture.card import ship_solution
+    from suite.agriculture.train import Recipe
+
+    report = json.loads((run / "report" / "report.json").read_text())
+    moved = {**report, "metrics": {**report["metrics"], "accuracy": 0.125}}  # as if float16 moved predictions
+    ship_solution(SimpleNamespace(solution=shipped, report=moved), load_leaves(data), tmp_path / "d", Recipe(), 1.0,
+                  command="python -m suite.agriculture.train")
+    assert Solution.load(tmp_path / "d").metrics["accuracy"] == 0.125
     assert (tmp_path / "b" / "model.safetensors").stat().st_size < 0.7 * (tmp_path / "a" / "model.safetensors").stat().st_size
     assert main(["--data", str(data), "--out", str(tmp_path / "nothing"), "--ship-run", "--ship", str(tmp_path / "c")]) == 2
 

@@ -152,11 +152,12 @@ def ship_solution(result, data, path, recipe, seconds: float | None, command: st
     onnx = onnx_figures(solution)
     recipe_dict = {**{k: v for k, v in vars(recipe).items() if k != "extra"}, **recipe.extra}
     solution.recipe = {**solution.recipe, "agriculture_recipe": recipe_dict, "command": command}
-    solution.metrics = {**solution.metrics, "per_class_recall": {lab: row["recall"] for lab, row in
-                                                                 report.get("per_class", {}).items()},
-                        "onnx": {k: v for k, v in onnx.items() if k != "path"}}
     folder = Path(str(data.source).split()[-1]).name
     desc = f"the leaf-aware test split of {folder} ({report['n']} photos, never trained on)"
+    # the headline metrics are the report's, as in the card (the reloaded float16 model's when it differs)
+    solution.metrics = {**solution.metrics, "data": desc, **report["metrics"], "ci95": report.get("ci95", {}),
+                        "per_class_recall": {lab: row["recall"] for lab, row in report.get("per_class", {}).items()},
+                        "onnx": {k: v for k, v in onnx.items() if k != "path"}}
     solution.card = build_card(solution, report, desc, recipe_dict, seconds, command, onnx, storage_dtype)
     return solution.save(path, storage_dtype=storage_dtype)
 
