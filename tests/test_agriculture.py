@@ -110,8 +110,13 @@ def test_train_ships_with_the_full_command_and_a_finished_run_ships_again_in_flo
     assert all(option in card for option in ("--epochs 1", "--n-groups 1", "--augment light", "--image-size 32",
                                              "--calibration 0.25"))
     unseen = Solution.load(tmp_path / "a").guard.calibrated_on  # the guard's threshold: leaves never trained on
-    assert unseen == len(leaf_splits(load_leaves(data), seed=0, calibration=0.25)["calibration"]) > 0
+    leaves = load_leaves(data)
+    splits = leaf_splits(leaves, seed=0, calibration=0.25)
+    assert unseen == len(splits["calibration"]) > 0
     assert f"of {unseen} photos never trained on" in card
+    per_class = np.bincount(leaves.labels[splits["train"]])  # the split's, not PlantVillage's 100 per class
+    assert f"on {per_class.min()}-{per_class.max()} training photos" in card or (
+        per_class.min() == per_class.max() and f"on {per_class.min()} training photos per class" in card)
     assert "--lr" not in card and "--backbone" not in card and "float16" not in card  # defaults stay off
     assert main(["--data", str(data), "--out", str(run), "--ship-run", "--ship", str(tmp_path / "b"), "--half"]) == 0
     shipped = Solution.load(tmp_path / "b")

@@ -21,6 +21,25 @@ def _ci(report: dict, metric: str) -> str:
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
 
 
+def _count_range(counts: tuple) -> str:
+    """``90`` or ``85-95`` from (fewest, most); ``few`` when unknown."""
+    if not counts:
+        return "few"
+    lo, hi = counts
+    return f"{lo}" if lo == hi else f"{lo}-{hi}"
+
+
+def training_counts(data, recipe) -> tuple:
+    """(fewest, most) photos of a class in the recipe's training split (its test and calibration leaves out)."""
+    import numpy as np
+
+    from .train import leaf_splits
+
+    splits = leaf_splits(data, seed=recipe.seed, calibration=recipe.calibration)
+    counts = np.bincount(np.asarray(data.labels)[splits["train"]], minlength=len(data.classes))
+    return int(counts.min()), int(counts.max())
+
+
 def _fmt(value) -> str:
     """A metric to 3 decimals; ``n/a`` when undefined (e.g. the precision of a class never predicted)."""
     return "n/a" if value is None else f"{value:.3f}"
@@ -35,8 +54,8 @@ def onnx_figures(solution) -> dict:
 
 
 def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: float | None, command: str,
-               onnx: dict | None = None, storage_dtype: str = "float32") -> str:
-    """The model card markdown."""
+               onnx: dict | None = None, storage_dtype: str = "float32", train_per_class: tuple = ()) -> str:
+    """The model card markdown; ``train_per_class`` is the (fewest, most) training photos of a class."""
     per_class = report.get("per_class", {})
     rows = "\n".join(f"| {display_name(label)} | {_fmt(row.get('recall'))} | {_fmt(row.get('precision'))} | "
                      f"{row['support']} |" for label, row in per_class.items())
@@ -109,8 +128,7 @@ def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: fl
         "measured about 31% for lab-trained models on photos from other conditions). The `field` augmentation "
         "narrows, not closes, that gap; the robustness report measures it on corrupted test photos, not on "
         "real field photos.",
-        f"- A CPU recipe on {100 - round(100 * float(recipe.get('calibration') or 0))} training photos per class "
-        f"({size[1]} px): "
+        f"- A CPU recipe on {_count_range(train_per_class)} training photos per class ({size[1]} px): "
         + ("test accuracy is below the 98-99% reported for PlantVillage with thousands of photos per class"
            if report["metrics"].get("accuracy", 0) < 0.98 else
            f"the {report['n']} test photos are too few to tell 98% from 99% (see the interval)")
@@ -158,7 +176,8 @@ def ship_solution(result, data, path, recipe, seconds: float | None, command: st
     solution.metrics = {**solution.metrics, "data": desc, **report["metrics"], "ci95": report.get("ci95", {}),
                         "per_class_recall": {lab: row["recall"] for lab, row in report.get("per_class", {}).items()},
                         "onnx": {k: v for k, v in onnx.items() if k != "path"}}
-    solution.card = build_card(solution, report, desc, recipe_dict, seconds, command, onnx, storage_dtype)
+    solution.card = build_card(solution, report, desc, recipe_dict, seconds, command, onnx, storage_dtype,
+                               training_counts(data, recipe))
     return solution.save(path, storage_dtype=storage_dtype)
 
 

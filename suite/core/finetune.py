@@ -197,8 +197,7 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
                         description=f"Fine-tuned {backbone} on {data.source}.")
     if guard and len(parts["train"]) >= 10:
         unseen = parts.get("calibration", parts.get("val"))
-        solution.fit_guard(parts["train"], batch_size=config.eval_batch_size,
-                           calibration=unseen if unseen is not None and len(unseen) else None)
+        solution.fit_guard(parts["train"], batch_size=config.eval_batch_size, calibration=unseen)
     report, files, baseline_report, comparison = {}, {}, None, None
     if eval_data is not None and len(eval_data):
         given = eval_data.source != data.source  # a set passed in (an official split), not cut from data

@@ -45,17 +45,13 @@ class InputGuard:
         """
         f = _checked(features, "training", minimum=10)
         if calibration is not None:
-            c = _checked(calibration, "calibration", minimum=1)
-            guard = cls._gaussian(f, max_components, quantile)
-            d = np.sort(guard.distance(c).numpy())
-            rank = min(len(d), int(np.ceil((len(d) + 1) * quantile)))  # split-conformal rank, capped at the max
-            guard.threshold, guard.calibrated_on = float(d[rank - 1]), len(d)
-            return guard
-        order = torch.randperm(len(f), generator=torch.Generator().manual_seed(seed))
-        n_hold = max(2, int(round(holdout * len(f))))
-        hold, fit_part = f[order[:n_hold]], f[order[n_hold:]]
-        guard = cls._gaussian(fit_part, max_components, quantile)
-        guard.threshold = float(np.quantile(guard.distance(hold).numpy(), quantile))
+            guard, held = cls._gaussian(f, max_components, quantile), _checked(calibration, "calibration", minimum=1)
+        else:
+            order = torch.randperm(len(f), generator=torch.Generator().manual_seed(seed))
+            n_hold = max(2, int(round(holdout * len(f))))
+            guard, held = cls._gaussian(f[order[n_hold:]], max_components, quantile), f[order[:n_hold]]
+        guard.threshold = _conformal_threshold(guard.distance(held).numpy(), quantile)
+        guard.calibrated_on = len(held) if calibration is not None else 0
         return guard
 
     @classmethod
@@ -102,6 +98,12 @@ class InputGuard:
                        noise, threshold, quantile, int(calibrated[0]) if calibrated else 0)
         except (KeyError, ValueError) as e:
             raise SuiteError(f"input guard file is incomplete or malformed ({e})") from e
+
+
+def _conformal_threshold(distances: np.ndarray, quantile: float) -> float:
+    """The split-conformal ``quantile`` of held-out distances: rank ceil((n+1)q), capped at the largest."""
+    d = np.sort(distances)
+    return float(d[min(len(d), int(np.ceil((len(d) + 1) * quantile))) - 1])
 
 
 def _checked(features, what: str, minimum: int) -> torch.Tensor:
