@@ -16,6 +16,8 @@ Each cell reports test accuracy (and AUROC) with 95% bootstrap CIs and its train
     .venv/bin/python benchmarks/data_efficiency.py --dataset pneumonia    # 3.5 min
     .venv/bin/python benchmarks/data_efficiency.py --quick                # smoke run: 2 and 5 per class, 1 epoch
     .venv/bin/python benchmarks/data_efficiency.py --recipe agriculture   # the shipped tomato recipe, same test set
+    .venv/bin/python benchmarks/data_efficiency.py --recipe agriculture --sizes all --keep --jobs 2 --threads 1
+        # adds the "all" row to the cells already in the results file, both sides trained at once
 
 ``--recipe agriculture`` trains the pretrained side with ``suite.agriculture.train.Recipe`` (its backbone,
 every layer, its augmentation preset, label smoothing and input size) and the scratch side with the same
@@ -27,10 +29,13 @@ Writes benchmarks/results/data_efficiency[_pneumonia].md and .json.
 from __future__ import annotations
 
 # _common first: it sets the OpenMP wait policy, which torch reads when it loads
-from _common import BACKBONE, PNEUMONIA, TOMATO, ci_cell, per_class, publish, require, set_threads
+from _common import BACKBONE, PNEUMONIA, RESULTS, TOMATO, ci_cell, per_class, publish, require, set_threads
 
 import argparse
+import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -75,6 +80,37 @@ def train_and_score(train, test, config, pretrained: bool, desc: str, image_size
     return report, seconds
 
 
+def _train_cell(job: tuple):
+    """One (size, side) cell in a worker process: ``job`` is (threads, arguments of train_and_score)."""
+    threads, arguments = job
+    set_threads(threads)
+    return train_and_score(*arguments)
+
+
+def kept_cells(path, raw: dict, sizes: list) -> list:
+    """Cells of other sizes from an earlier results file of the same dataset, backbone, recipe and seed."""
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    if any(old.get(k) != raw[k] for k in ("dataset", "backbone", "recipe", "seed", "test")):
+        raise SystemExit(f"{path}: made with another dataset, backbone, recipe, seed or test set; "
+                         "run without --keep to replace it")
+    return [cell for cell in old["cells"] if cell["per_class"] not in sizes]
+
+
+def _size_key(cell: dict) -> float:
+    return float("inf") if cell["per_class"] == "all" else int(cell["per_class"])
+
+
+def _timing(cells: list) -> str:
+    """How the cells shared the machine while their times were measured."""
+    together = [c["per_class"] for c in cells if c.get("jobs", 1) > 1]
+    if not together:
+        return "cells run one after another (pretrained, scratch per size)."
+    return (f"cells run one after another, except {', '.join(together)} per class, whose cells trained "
+            f"{max(c['jobs'] for c in cells)} at once, one process each, on the same CPUs.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="tomato", choices=["tomato", "pneumonia"])
@@ -82,7 +118,10 @@ def main() -> None:
                         help="labelled images per class; 'all' = the whole pool (default: tomato 10 30 all, "
                              "pneumonia 10 30 100)")
     parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per training")
+    parser.add_argument("--jobs", type=int, default=1, help="cells trained at once, each in its own process")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the results file's cells of sizes not run now (same recipe and seed)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: sizes 2 5, 1 epoch")
     parser.add_argument("--recipe", default="default", choices=["default", "agriculture"],
@@ -117,22 +156,34 @@ def main() -> None:
             f"{recipe.label_smoothing:g}, {pretrained_cfg.warmup:.0%} warm-up + cosine, augment `{recipe.augment}`, "
             f"{recipe.image_size} px")
     desc = f"{test_desc} ({len(test)} items)"
-    cells = []
+    name = "data_efficiency" + ("_pneumonia" if args.dataset == "pneumonia" else "") + (
+        "_agriculture" if args.recipe == "agriculture" else "")
+    recipe_raw = {**RECIPE, "epochs": args.epochs} if args.recipe == "default" else {
+        "strategy": pretrained_cfg.strategy, **pretrained_cfg.strategy_options, "epochs": pretrained_cfg.epochs,
+        "lr": pretrained_cfg.lr, "batch_size": pretrained_cfg.batch_size, "augment": pretrained_cfg.augment,
+        "label_smoothing": pretrained_cfg.label_smoothing, "image_size": image_size}
+    raw = {"dataset": args.dataset, "backbone": backbone, "recipe": recipe_raw, "seed": args.seed,
+           "machine": machine, "test": desc}
+    kept = kept_cells(RESULTS / f"{name}.json", raw, sizes) if args.keep else []  # checked before training
+    cells, jobs = [], []
     for size in sizes:
         n = None if size == "all" else int(size)
         # the same generator seed for every size, so the subsets are nested (10 of them are in the 30)
         train = pool.subset(per_class(pool.labels, n, np.random.default_rng(args.seed + 1)))
         counts = np.bincount(train.labels, minlength=len(train.classes))
-        cell = {"per_class": size, "n_train": len(train), "class_counts": counts.tolist()}
-        for name, cfg, pretrained in (("pretrained", pretrained_cfg, True), ("scratch", scratch_cfg, False)):
-            report, seconds = train_and_score(train, test, cfg, pretrained, desc, image_size, backbone)
+        cells.append({"per_class": size, "n_train": len(train), "class_counts": counts.tolist(), "jobs": args.jobs})
+        jobs += [(cells[-1], side, (args.threads, (train, test, cfg, pretrained, desc, image_size, backbone)))
+                 for side, cfg, pretrained in (("pretrained", pretrained_cfg, True), ("scratch", scratch_cfg, False))]
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) if args.jobs > 1 else \
+            _InProcess() as pool_:
+        for (cell, side, _), (report, seconds) in zip(jobs, pool_.map(_train_cell, [job for *_, job in jobs])):
             one_class = sum(any(column) for column in zip(*report["confusion_matrix"])) == 1
-            cell[name] = {"metrics": report["metrics"], "ci95": report["ci95"], "seconds": seconds,
+            cell[side] = {"metrics": report["metrics"], "ci95": report["ci95"], "seconds": seconds,
                           "predicts_one_class": one_class,
                           "cells": [ci_cell(report, m) + (" *" if one_class and m == "accuracy" else "")
                                     for m in metrics]}
-        cells.append(cell)
-        print(f"done: {size} per class", flush=True)
+            print(f"done: {cell['per_class']} per class, {side}", flush=True)
+    cells = sorted(kept + cells, key=_size_key)
 
     header = ["labelled per class", "train images"]
     for side in SIDES:
@@ -153,7 +204,7 @@ def main() -> None:
         f"Test set: {desc}. Pretrained: ImageNet weights, {recipe_desc}. "
         f"Scratch: random weights, strategy `full`, same epochs/steps and "
         f"config. No validation (last epoch kept); nested seeded subsets (seed {args.seed}). Time = training "
-        f"wall time (test scoring excluded), cells run one after another (pretrained, scratch per size). "
+        f"wall time (test scoring excluded), {_timing(cells)} "
         f"95% CIs: percentile bootstrap over the test items. {machine}.",
         "",
         "| " + " | ".join(header) + " |",
@@ -162,14 +213,19 @@ def main() -> None:
         "",
         note,
     ])
-    name = "data_efficiency" + ("_pneumonia" if args.dataset == "pneumonia" else "") + (
-        "_agriculture" if args.recipe == "agriculture" else "")
-    recipe_raw = {**RECIPE, "epochs": args.epochs} if args.recipe == "default" else {
-        "strategy": pretrained_cfg.strategy, **pretrained_cfg.strategy_options, "epochs": pretrained_cfg.epochs,
-        "lr": pretrained_cfg.lr, "batch_size": pretrained_cfg.batch_size, "augment": pretrained_cfg.augment,
-        "label_smoothing": pretrained_cfg.label_smoothing, "image_size": image_size}
-    publish(name, markdown, {"dataset": args.dataset, "backbone": backbone, "recipe": recipe_raw,
-                             "seed": args.seed, "machine": machine, "test": desc, "cells": cells})
+    publish(name, markdown, {**raw, "cells": cells})
+
+
+class _InProcess:
+    """``map`` in this process (``--jobs 1``), in the interface of an executor."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    map = staticmethod(map)
 
 
 if __name__ == "__main__":
