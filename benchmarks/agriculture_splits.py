@@ -92,9 +92,10 @@ def update_card(path: Path, recipe: str, stems: list[str], note: str = "") -> st
     k, n = sum(c for _, c, _ in runs), sum(m for _, _, m in runs)
     lo, hi = wilson(k, n)
     per_run = sorted(c / m for _, c, m in runs)
-    seeds = ", ".join(map(str, sorted({s for s, _, _ in runs})))
+    splits = sorted({s for s, _, _ in runs})
+    how = "independent runs, several per split" if len(runs) > len(splits) else "one run per split"
     body = (f"The recipe `{recipe}` (`benchmarks/agriculture_splits.py`), trained {len(runs)} times on "
-            f"the leaf-aware splits of seeds {seeds} (independent runs, several per split): pooled accuracy "
+            f"the leaf-aware splits of seeds {', '.join(map(str, splits))} ({how}): pooled accuracy "
             f"**{k / n:.3f}** [{lo:.3f}, {hi:.3f}] (Wilson 95%) over {n:,} never-seen test predictions; "
             f"single runs {per_run[0]:.3f}-{per_run[-1]:.3f} on {runs[0][2]} photos each. "
             "Read this model's own test score as one such run: on photos like these, expect the pooled accuracy. "

@@ -83,3 +83,4 @@ compare_view("agriculture")
     assert any("benchmarks/data_efficiency.py" in c.value for c in at.caption)
     # the shipped recipe's own data-efficiency table and the guard's refusal rates
     assert "`embedded:efficientnet_lite2`, PlantVillage tomato" in text and "Unknown-input rates" in text
+    assert "| field_mix288c |" in text and "pooled" in text  # the shipped recipe over its leaf-aware splits
