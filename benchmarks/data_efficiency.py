@@ -108,7 +108,7 @@ def _timing(cells: list) -> str:
     if not together:
         return "cells run one after another (pretrained, scratch per size)."
     return (f"cells run one after another, except {', '.join(together)} per class, whose cells trained "
-            f"{max(c['jobs'] for c in cells)} at once, one process each, on the same CPUs.")
+            f"{max(c.get('jobs', 1) for c in cells)} at once, one process each, on the same CPUs.")
 
 
 def main() -> None:
@@ -182,7 +182,8 @@ def main() -> None:
                           "predicts_one_class": one_class,
                           "cells": [ci_cell(report, m) + (" *" if one_class and m == "accuracy" else "")
                                     for m in metrics]}
-            print(f"done: {cell['per_class']} per class, {side}", flush=True)
+            # the log keeps each cell's result, should the table not be written
+            print(f"done: {cell['per_class']} per class, {side}: {json.dumps(cell[side])}", flush=True)
     cells = sorted(kept + cells, key=_size_key)
 
     header = ["labelled per class", "train images"]
