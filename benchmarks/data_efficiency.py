@@ -36,6 +36,8 @@ import json
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -175,7 +177,7 @@ def main() -> None:
         jobs += [(cells[-1], side, (args.threads, (train, test, cfg, pretrained, desc, image_size, backbone)))
                  for side, cfg, pretrained in (("pretrained", pretrained_cfg, True), ("scratch", scratch_cfg, False))]
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) if args.jobs > 1 else \
-            _InProcess() as pool_:
+            nullcontext(SimpleNamespace(map=map)) as pool_:
         for (cell, side, _), (report, seconds) in zip(jobs, pool_.map(_train_cell, [job for *_, job in jobs])):
             one_class = sum(any(column) for column in zip(*report["confusion_matrix"])) == 1
             cell[side] = {"metrics": report["metrics"], "ci95": report["ci95"], "seconds": seconds,
@@ -215,18 +217,6 @@ def main() -> None:
         note,
     ])
     publish(name, markdown, {**raw, "cells": cells})
-
-
-class _InProcess:
-    """``map`` in this process (``--jobs 1``), in the interface of an executor."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    map = staticmethod(map)
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def test_train_ships_with_the_full_command_and_a_finished_run_ships_again_in_flo
 
     report = json.loads((run / "report" / "report.json").read_text())
     moved = {**report, "metrics": {**report["metrics"], "accuracy": 0.125}}  # as if float16 moved predictions
-    ship_solution(SimpleNamespace(solution=shipped, report=moved), load_leaves(data), tmp_path / "d", Recipe(), 1.0,
+    ship_solution(SimpleNamespace(solution=shipped, report=moved), leaves, tmp_path / "d", Recipe(), 1.0,
                   command="python -m suite.agriculture.train")
     assert Solution.load(tmp_path / "d").metrics["accuracy"] == 0.125
     assert (tmp_path / "b" / "model.safetensors").stat().st_size < 0.7 * (tmp_path / "a" / "model.safetensors").stat().st_size

@@ -22,9 +22,7 @@ def _ci(report: dict, metric: str) -> str:
 
 
 def _count_range(counts: tuple) -> str:
-    """``90`` or ``85-95`` from (fewest, most); ``few`` when unknown."""
-    if not counts:
-        return "few"
+    """``90`` or ``85-95`` from (fewest, most)."""
     lo, hi = counts
     return f"{lo}" if lo == hi else f"{lo}-{hi}"
 
@@ -54,7 +52,7 @@ def onnx_figures(solution) -> dict:
 
 
 def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: float | None, command: str,
-               onnx: dict | None = None, storage_dtype: str = "float32", train_per_class: tuple = ()) -> str:
+               onnx: dict | None = None, storage_dtype: str = "float32", *, train_per_class: tuple) -> str:
     """The model card markdown; ``train_per_class`` is the (fewest, most) training photos of a class."""
     per_class = report.get("per_class", {})
     rows = "\n".join(f"| {display_name(label)} | {_fmt(row.get('recall'))} | {_fmt(row.get('precision'))} | "
@@ -177,7 +175,7 @@ def ship_solution(result, data, path, recipe, seconds: float | None, command: st
                         "per_class_recall": {lab: row["recall"] for lab, row in report.get("per_class", {}).items()},
                         "onnx": {k: v for k, v in onnx.items() if k != "path"}}
     solution.card = build_card(solution, report, desc, recipe_dict, seconds, command, onnx, storage_dtype,
-                               training_counts(data, recipe))
+                               train_per_class=training_counts(data, recipe))
     return solution.save(path, storage_dtype=storage_dtype)
 
 
