@@ -1,9 +1,9 @@
 """How often the tomato solution says "unknown or not a leaf", on leaves and on photos that are not leaves.
 
 Two checks (``suite.agriculture.diagnose``): the leaf-colour check (under 5% of the photo
-leaf-coloured) and the core input guard (Mahalanobis distance on backbone features; the threshold
-is set on calibration photos the network never trained on, or on held-out training photos for
-solutions trained without them). Rates are reported per check and for either.
+leaf-coloured) and the core input guard (Mahalanobis distance on backbone features, the fine-tuned
+network's or the untouched ImageNet one's; the threshold is set on photos the network it reads
+never trained on, or on held-out training photos for solutions trained without them). Rates are reported per check and for either.
 
 Sets: the tomato test split (200 never-seen photos; flagging them is a false alarm), the same photos
 after field-like corruptions at severity 3, 16 everyday photos and textures bundled with

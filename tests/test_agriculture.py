@@ -95,7 +95,8 @@ def test_calibration_leaves_come_out_of_training_and_leave_the_test_split_alone(
     leaves = {name: {data.groups[i] for i in cut[name]} for name in cut}
     assert leaves["calibration"] and not leaves["calibration"] & leaves["train"]
     assert set(data.labels[cut["calibration"]]) == {0, 1}
-    assert recorded_recipe({"recipe": {"seed": 1}}).calibration == 0.0  # runs recorded before the option
+    older = recorded_recipe({"recipe": {"seed": 1}})  # runs recorded before the options
+    assert older.calibration == 0.0 and older.guard == "model"
 
 
 def test_train_ships_with_the_full_command_and_a_finished_run_ships_again_in_float16(tmp_path):
@@ -104,11 +105,11 @@ def test_train_ships_with_the_full_command_and_a_finished_run_ships_again_in_flo
 
     data, run = _write_plantvillage(tmp_path / "pv"), tmp_path / "run"
     recipe = ["--image-size", "32", "--n-groups", "1", "--epochs", "1", "--augment", "light", "--threads", "1",
-              "--calibration", "0.25"]
+              "--calibration", "0.25", "--guard", "model"]
     assert main(["--data", str(data), "--out", str(run), "--ship", str(tmp_path / "a"), *recipe]) == 0
     card = (tmp_path / "a" / "README.md").read_text()
     assert all(option in card for option in ("--epochs 1", "--n-groups 1", "--augment light", "--image-size 32",
-                                             "--calibration 0.25"))
+                                             "--calibration 0.25", "--guard model"))
     unseen = Solution.load(tmp_path / "a").guard.calibrated_on  # the guard's threshold: leaves never trained on
     leaves = load_leaves(data)
     splits = leaf_splits(leaves, seed=0, calibration=0.25)
@@ -119,8 +120,11 @@ def test_train_ships_with_the_full_command_and_a_finished_run_ships_again_in_flo
         per_class.min() == per_class.max() and f"on {per_class.min()} training photos per class" in card)
     assert "--lr" not in card and "--backbone" not in card and "float16" not in card  # defaults stay off
     assert main(["--data", str(data), "--out", str(run), "--ship-run", "--ship", str(tmp_path / "b"), "--half"]) == 0
-    shipped = Solution.load(tmp_path / "b")
+    shipped = Solution.load(tmp_path / "b")  # shipped with the default guard: fitted again on the ImageNet backbone
     assert "as float16" in shipped.card and "--epochs 1" in shipped.card
+    assert shipped.guard.reads == "pretrained" and shipped.guard.calibrated_on == unseen
+    assert "--guard pretrained --ship" in shipped.card and "--guard model" not in shipped.card
+    assert "untouched ImageNet backbone" in shipped.card
     assert f"accuracy: **{shipped.metrics['accuracy']:.3f}" in shipped.card  # config.json and card agree
     from types import SimpleNamespace
 
@@ -315,7 +319,8 @@ def test_shipped_solution_is_small_and_its_card_reports_recall_and_the_command(t
     assert weights["base_keys"] + weights["stored_keys"] == len(tomato.model.state_dict())
     assert (TOMATO / "model.safetensors").stat().st_size < 16e6  # every layer of Lite2 in float16: 9.8 MB
     assert len(tomato.labels) == 10 and tomato.guard is not None
-    assert tomato.guard.calibrated_on >= 50  # its threshold was set on leaves the network never trained on
+    # its guard reads the untouched ImageNet backbone, which never trained on a leaf (no leaf held out for it)
+    assert tomato.guard.reads == "pretrained" and tomato.recipe["agriculture_recipe"]["calibration"] == 0
     card = tomato.card
     assert "python -m suite.agriculture.train" in card and "recall" in card and "ONNX" in card
     recall = tomato.metrics["per_class_recall"]

@@ -88,3 +88,43 @@ def test_xray_guard_flags_leaves_and_photos(chelsea, coffee):
     others = sol.ood_scores([Image.open(p) for p in leaves] + [chelsea, coffee])
     assert (xrays > 1).mean() < 0.1  # calibrated at 1% on training data; the test split is shifted
     assert (others > 1).mean() >= 0.9
+
+
+def test_guard_reading_the_pretrained_backbone_ignores_fine_tuning_and_travels(tmp_path, photo_data, chelsea):
+    """``reads="pretrained"``: the guard models the untouched ImageNet backbone's features, so changing the
+    fine-tuned weights changes the predictions but not the guard scores; the choice is saved and checked."""
+    import json
+
+    from suite.core.tta import tta_forward
+
+    model = create_model("embedded:efficientnet_lite0", num_classes=3)
+    model.preprocess = replace(model.preprocess, input_size=(3, 64, 64))
+    sol = Solution(model, photo_data.classes)
+
+    def fine_tune():  # stands in for training: every weight moves
+        with torch.no_grad():
+            for p in sol.model.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+
+    fine_tune()
+    own = sol.fit_guard(photo_data).threshold
+    guard = sol.fit_guard(photo_data, reads="pretrained")
+    assert guard.reads == "pretrained" and guard.threshold != pytest.approx(own)
+    items = [photo_data.items[0], photo_data.items[15], chelsea]
+    before = sol.predict(items)
+    fine_tune()
+    after = sol.predict(items)
+    assert [r["ood_score"] for r in after] == pytest.approx([r["ood_score"] for r in before], rel=1e-5)
+    assert after[0]["probs"] != pytest.approx(before[0]["probs"], abs=1e-4)
+    assert tta_forward(sol, items, ["identity", "hflip"])[1].numpy() == pytest.approx(
+        sol.forward_items(items)[1].numpy(), rel=1e-4)  # the guard reads the un-augmented view
+    loaded = Solution.load(sol.save(tmp_path / "sol"))
+    assert loaded.guard.reads == "pretrained"
+    assert [r["ood_score"] for r in loaded.predict(items)] == pytest.approx([r["ood_score"] for r in after], rel=1e-5)
+    cfg = json.loads((tmp_path / "sol" / "config.json").read_text())
+    cfg["guard"]["reads"] = "head"
+    (tmp_path / "sol" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(SuiteError, match="reads one of model, pretrained"):
+        Solution.load(tmp_path / "sol")
+    with pytest.raises(SuiteError, match="reads one of"):
+        sol.fit_guard(photo_data, reads="frozen")

@@ -116,7 +116,8 @@ def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: fl
                   f"- ONNX (opset 17, dynamic batch): {onnx['size_mb']} MB, parity with PyTorch: max |diff| on "
                   f"logits {onnx['max_abs_diff']:.1e} (tolerance {onnx['atol']:.0e}), latency for one image "
                   f"{onnx['onnx_ms']} ms (ONNX Runtime) vs {onnx['torch_ms']} ms (PyTorch), CPU, shared machine",
-                  "- `suite export <this folder> --out tomato.onnx`", ""]
+                  "- `suite export <this folder> --out tomato.onnx`: the file holds the classifier, not the "
+                  "input guard", ""]
     lines += [
         "## Robustness",
         "See the robustness section below when present, and `benchmarks/results/agriculture_robustness.md`.",
@@ -129,7 +130,8 @@ def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: fl
         f"- A CPU recipe on {_count_range(train_per_class)} training photos per class ({size[1]} px): "
         + ("test accuracy is below the 98-99% reported for PlantVillage with thousands of photos per class"
            if report["metrics"].get("accuracy", 0) < 0.98 else
-           f"the {report['n']} test photos are too few to tell 98% from 99% (see the interval)")
+           f"one split's {report['n']} test photos leave a wide interval (above); *Other splits*, when present, "
+           "gives the recipe's accuracy pooled over several splits")
         + (f"; the weakest class is {display_name(weakest[0])} (recall {_fmt(weakest[1]['recall'])}), whose lesions "
            "look like those of the other blights and leaf spots." if weakest else "."),
         "- Knows tomato only; other crops and several leaves in one photo are outside its scope. The input guard "
@@ -184,6 +186,13 @@ def _guard_line(solution, recipe: dict) -> str:
     guard = solution.guard
     if guard is None:
         return "- input guard: none"
+    if guard.reads == "pretrained":
+        where = (f"{guard.calibrated_on} photos held out of training" if guard.calibrated_on else
+                 "a held-out fifth of the training photos")
+        return (f"- input guard: models the features of the untouched ImageNet backbone (not the fine-tuned one) "
+                f"of the training photos; its threshold is the {guard.quantile:.0%} quantile (conformal) of "
+                f"{where}, which that network never trained on, so about {1 - guard.quantile:.0%} of new leaf "
+                "photos like them are flagged; it costs a second backbone pass per photo")
     if guard.calibrated_on:
         return (f"- input guard: fitted on the training photos; its threshold is the {guard.quantile:.0%} quantile "
                 f"(conformal) of {guard.calibrated_on} photos never trained on, a leaf-aware "

@@ -8,12 +8,16 @@
 
 Recipe (the shipped model's): ImageNet EfficientNet-Lite2 (embedded), every layer fine-tuned
 (``partial`` over all 22 backbone groups) at 288 px for 20 epochs with the ``field_mix`` augmentation
-preset (each photo gets ``field`` or ``light``), a leaf-aware test split that the model never sees, and a
-leaf-aware tenth of the training photos held out of training to set the input guard's threshold
-(about 65 min per run on one core of a 2-core CPU). ``--soup`` averages the weights of finished runs
-of the same split (a uniform model soup). ``--ship DIR`` also writes the Solution with the agriculture
-model card (per-class recall, confidence intervals, ONNX size and latency) to ``DIR``; ``--half``
-stores it in float16. ``--resume`` continues a stopped run.
+preset (each photo gets ``field`` or ``light``) on every photo outside a leaf-aware test split that
+the model never sees (about 65 min per run on one core of a 2-core CPU). Its input guard reads the
+untouched ImageNet backbone (``--guard pretrained``), which never trained on a leaf, so a held-out
+fifth of the training photos sets its threshold and none is kept out of training; ``--guard model
+--calibration 0.1`` guards on the fine-tuned backbone, with a tenth of the training leaves kept out
+of training for it. ``--soup`` averages the weights of finished runs of the same split (a uniform
+model soup). ``--ship DIR`` also writes the Solution with the agriculture model card (per-class
+recall, confidence intervals, ONNX size and latency) to ``DIR``; ``--half`` stores it in float16.
+``--resume`` continues a stopped run; ``--ship-run`` ships a finished one, fitting the guard that
+``--guard`` names when the run's differs.
 """
 
 from __future__ import annotations
@@ -21,16 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from suite.core.errors import SuiteError
+from suite.core.ood import GUARD_READS
 
 BACKBONE = "embedded:efficientnet_lite2"
 TEST_FRACTION = 1 / 6  # 20 of 120 images per class in the PlantVillage tomato set
 RECIPE_OPTIONS = ("backbone", "image_size", "n_groups", "epochs", "lr", "batch_size", "augment", "label_smoothing",
-                  "seed", "calibration")
+                  "seed", "calibration", "guard")
 
 
 @dataclass
@@ -46,7 +52,8 @@ class Recipe:
     augment: str = "field_mix"  # each photo gets the "field" or the "light" preset, half and half
     label_smoothing: float = 0.1
     seed: int = 0
-    calibration: float = 0.1  # share of the training leaves kept out of training to set the input guard's threshold
+    calibration: float = 0.0  # share of the training leaves kept out of training to set the input guard's threshold
+    guard: str = "pretrained"  # the backbone the input guard reads: the untouched ImageNet one, or "model"
     extra: dict = field(default_factory=dict)
 
     def train_config(self, progress: bool = True, workers: int = 0):
@@ -73,7 +80,8 @@ def train(data, out: str | os.PathLike | None, recipe: Recipe | None = None, pro
 
     The test split (leaf-aware, ``TEST_FRACTION`` of each class) is never trained on; no validation
     split is held out, so the last epoch is kept. ``recipe.calibration`` of the training leaves are
-    not trained on either: they set the input guard's threshold (see ``suite.core.ood``). ``resume``
+    not trained on either: they set the input guard's threshold (see ``suite.core.ood``); the guard
+    reads the backbone ``recipe.guard`` names. ``resume``
     continues a stopped run in ``out`` from its last finished epoch (same recipe; it ends where an
     uninterrupted run would).
     """
@@ -86,7 +94,7 @@ def train(data, out: str | os.PathLike | None, recipe: Recipe | None = None, pro
         data = load_leaves(data)
     return finetune(data, backbone=recipe.backbone, config=recipe.train_config(progress, workers), output_dir=out, val=0.0,
                     test=TEST_FRACTION, image_size=recipe.image_size, name=name, resume=resume,
-                    calibration=recipe.calibration)
+                    calibration=recipe.calibration, guard_reads=recipe.guard)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     defaults = Recipe()
     for key in RECIPE_OPTIONS:
         value = getattr(defaults, key)
-        parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value,
-                            help=f"default {value}")
+        parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value, help=f"default {value}",
+                            choices=GUARD_READS if key == "guard" else None)
     args = parser.parse_args(argv)
     import torch
 
@@ -134,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.ship_run:
         try:
-            return ship_run(args.out, args.data, args.ship, half=args.half, leaf_col=args.leaf_col,
+            return ship_run(args.out, args.data, args.ship, half=args.half, guard=args.guard, leaf_col=args.leaf_col,
                             leaf_pattern=args.leaf_pattern)
         except SuiteError as exc:
             print(f"error: {exc}")
@@ -193,9 +201,7 @@ def soup_runs(runs: list, data_path, out: str | os.PathLike, ship: str | None = 
     if torch.cuda.is_available():  # its guard and test scoring run where training ran
         soup.model.to("cuda")
     data = load_leaves(data_path, **load_options)
-    splits = leaf_splits(data, seed=recipes[0].seed, calibration=recipes[0].calibration)
-    unseen = splits.get("calibration")
-    soup.fit_guard(data.subset(splits["train"]), calibration=None if unseen is None else data.subset(unseen))
+    splits = fit_guard(soup, data, recipes[0])
     test = data.subset(splits["test"])
     desc = f"test split of {data.source} ({len(test)} items, never trained on)"
     report, probs = evaluate_solution(soup, test, data_desc=desc, seed=recipes[0].seed)
@@ -220,8 +226,12 @@ def soup_runs(runs: list, data_path, out: str | os.PathLike, ship: str | None = 
     return soup, report
 
 
-def ship_run(run: str | os.PathLike, data_path, ship: str | None, half: bool = False, **load_options) -> int:
-    """Ship a finished run folder (``run.json``, ``solution/``, ``report/report.json``) with the model card."""
+def ship_run(run: str | os.PathLike, data_path, ship: str | None, half: bool = False, guard: str | None = None,
+             **load_options) -> int:
+    """Ship a finished run folder (``run.json``, ``solution/``, ``report/report.json``) with the model card.
+
+    ``guard`` (a backbone the input guard reads) other than the run's fits that guard first, on the
+    run's training split (the guard does not change the model, so the run's report still holds)."""
     from types import SimpleNamespace
 
     from suite.core import Solution
@@ -242,15 +252,30 @@ def ship_run(run: str | os.PathLike, data_path, ship: str | None, half: bool = F
     data = load_leaves(data_path, **load_options)
     result = SimpleNamespace(solution=Solution.load(run / "solution"),
                              report=json.loads((run / "report" / "report.json").read_text()))
+    if guard and guard != recipe.guard:
+        fit_guard(result.solution, data, recipe, reads=guard)
+        print(f"input guard fitted again: it reads the {guard} backbone (the run's read the {recipe.guard} one)")
+        command = re.sub(r" --guard \S+", "", command).replace(" --ship", f" --guard {guard} --ship", 1)
+        recipe.guard = guard
     _ship(result, data, ship, recipe, info.get("seconds"), command, half)
     print(f"solution with model card written to {ship}")
     return 0
 
 
+def fit_guard(solution, data, recipe: Recipe, reads: str | None = None) -> dict:
+    """Fit ``solution``'s input guard as ``train`` does (on the recipe's training split, threshold on its
+    calibration leaves when it has them), reading ``reads`` (default: the recipe's); returns the splits."""
+    splits = leaf_splits(data, seed=recipe.seed, calibration=recipe.calibration)
+    unseen = splits.get("calibration")
+    solution.fit_guard(data.subset(splits["train"]), calibration=None if unseen is None else data.subset(unseen),
+                       reads=reads or recipe.guard)
+    return splits
+
+
 def recorded_recipe(info: dict) -> Recipe:
     """The Recipe a run's ``run.json`` recorded (runs recorded before ``calibration`` existed trained on
-    every training leaf: 0)."""
-    recorded = {"calibration": 0.0, **info["recipe"]}
+    every training leaf: 0; before ``guard`` existed, their guard read the fine-tuned model)."""
+    recorded = {"calibration": 0.0, "guard": "model", **info["recipe"]}
     return Recipe(**{k: v for k, v in recorded.items() if k in vars(Recipe())})
 
 

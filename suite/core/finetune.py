@@ -141,7 +141,8 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
              resume: bool = False, check_leakage: bool = True, name: str | None = None,
              callbacks: list[Callable] | None = None, data_options: dict[str, Any] | None = None,
              image_size: int | None = None, target_data=None, target_eval_data=None,
-             head_hidden: int = 0, guard: bool = True, calibration: float = 0.0) -> FinetuneResult:
+             head_hidden: int = 0, guard: bool = True, calibration: float = 0.0,
+             guard_reads: str = "model") -> FinetuneResult:
     """Fine-tune ``backbone`` on ``data`` (a path or LabeledData) and return the Solution with its report.
 
     Without ``val_data``/``test_data`` the data is split (stratified, by group when it has groups).
@@ -159,6 +160,8 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
     predictions flag inputs unlike the training data (``ood`` in ``Solution.predict``). Its threshold
     is set on items never trained on: the ``calibration`` split (that share of the training split,
     held out of training) or else the validation split; without either, on training items.
+    ``guard_reads="pretrained"`` fits it on the untouched pretrained backbone's features instead (see
+    ``Solution.fit_guard``): held-out training items then set a sound threshold, no hold-out needed.
     """
     from .data import find_leakage, find_leakage_across
     from .evaluation import compare_runs, format_comparison_md, write_report
@@ -197,7 +200,7 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
                         description=f"Fine-tuned {backbone} on {data.source}.")
     if guard and len(parts["train"]) >= 10:
         unseen = parts.get("calibration", parts.get("val"))
-        solution.fit_guard(parts["train"], batch_size=config.eval_batch_size, calibration=unseen)
+        solution.fit_guard(parts["train"], batch_size=config.eval_batch_size, calibration=unseen, reads=guard_reads)
     report, files, baseline_report, comparison = {}, {}, None, None
     if eval_data is not None and len(eval_data):
         given = eval_data.source != data.source  # a set passed in (an official split), not cut from data

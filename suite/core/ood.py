@@ -22,6 +22,8 @@ import torch
 
 from .errors import SuiteError
 
+GUARD_READS = ("model", "pretrained")  # the Solution's own backbone, or its untouched pretrained backbone
+
 
 @dataclass
 class InputGuard:
@@ -34,6 +36,7 @@ class InputGuard:
     threshold: float  # distance at the calibration quantile
     quantile: float = 0.99
     calibrated_on: int = 0  # never-trained items that set the threshold (0: held-out training items)
+    reads: str = "model"  # which backbone's features it models: one of GUARD_READS
 
     @classmethod
     def fit(cls, features, quantile: float = 0.99, max_components: int = 32, holdout: float = 0.2,
@@ -98,6 +101,13 @@ class InputGuard:
                        noise, threshold, quantile, int(calibrated[0]) if calibrated else 0)
         except (KeyError, ValueError) as e:
             raise SuiteError(f"input guard file is incomplete or malformed ({e})") from e
+
+
+def check_reads(reads) -> str:
+    """``reads`` when it names a backbone the guard can read (``GUARD_READS``), else a SuiteError."""
+    if reads not in GUARD_READS:
+        raise SuiteError(f"an input guard reads one of {', '.join(GUARD_READS)}, not {reads!r}")
+    return reads
 
 
 def _conformal_threshold(distances: np.ndarray, quantile: float) -> float:

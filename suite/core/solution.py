@@ -19,7 +19,7 @@ import torch
 from .errors import CorruptFileError, SuiteError, UnsafeFileError
 from .hub import create_model
 from .model import TransferModel
-from .ood import InputGuard
+from .ood import InputGuard, check_reads
 from .preprocess import Preprocess
 from .weights import atomic_path, fingerprint, load_state_dict, save_state_dict
 
@@ -93,6 +93,7 @@ class Solution:
         self.extra = extra or {}
         self.guard = guard  # flags inputs unlike the training data (see fit_guard)
         self._transform = None
+        self._pretrained = None  # the untouched pretrained backbone, built when a guard reads it
 
     @property
     def task(self) -> str:
@@ -157,7 +158,7 @@ class Solution:
                                                                "suite.storage_dtype": storage_dtype})
         if self.guard is not None:
             save_state_dict(self.guard.state_dict(), path / GUARD_FILE, metadata={"format": FORMAT})
-            cfg["guard"] = {"file": GUARD_FILE, "quantile": self.guard.quantile,
+            cfg["guard"] = {"file": GUARD_FILE, "quantile": self.guard.quantile, "reads": self.guard.reads,
                             "features": int(self.guard.mean.numel()), "calibrated_on": self.guard.calibrated_on}
         elif (path / GUARD_FILE).exists():
             (path / GUARD_FILE).unlink()
@@ -236,6 +237,7 @@ class Solution:
         if cfg.get("guard"):
             guard_file = cfg["guard"].get("file") if isinstance(cfg["guard"], dict) else None
             sol.guard = InputGuard.from_state_dict(load_state_dict(_weights_path(path, guard_file)))
+            sol.guard.reads = check_reads(cfg["guard"].get("reads", "model"))
         card = path / "README.md"
         sol.card = card.read_text(encoding="utf-8") if card.is_file() else None
         return sol
@@ -284,8 +286,11 @@ class Solution:
         raise SuiteError(f"{self.name}: {self.preprocess.modality} inputs need the vertical's loader")
 
     @torch.no_grad()
-    def forward_items(self, items: Iterable[Any], batch_size: int = 32) -> tuple[np.ndarray, torch.Tensor]:
-        """Probabilities ``(N, num_classes)`` and backbone features ``(N, D)`` of raw inputs, in one pass."""
+    def forward_items(self, items: Iterable[Any], batch_size: int = 32,
+                      guard: bool = True) -> tuple[np.ndarray, torch.Tensor]:
+        """Probabilities ``(N, num_classes)`` and the features ``(N, D)`` the input guard reads (the
+        backbone's own, unless the guard reads the pretrained backbone) of raw inputs. ``guard=False``
+        returns the backbone's own features, without the extra pass such a guard needs."""
         from .features import to_device
 
         items = list(items)
@@ -296,37 +301,60 @@ class Solution:
             f = self.model.forward_features(x)
             logits = self.model.forward_head(f).float()
             probs.append((logits.sigmoid() if self.task == "multilabel" else logits.softmax(-1)).cpu().numpy())
-            feats.append(f.float().cpu())
+            feats.append((self.guard_features(x, f) if guard else f).float().cpu())
         if not probs:
             return np.zeros((0, len(self.labels)), dtype=np.float32), torch.zeros(0, self.model.num_features)
         return np.concatenate(probs), torch.cat(feats)
 
     def predict_proba(self, items: Iterable[Any], batch_size: int = 32) -> np.ndarray:
         """Class probabilities ``(N, num_classes)``: softmax, or sigmoid for multi-label."""
-        return self.forward_items(items, batch_size)[0]
+        return self.forward_items(items, batch_size, guard=False)[0]
 
     def fit_guard(self, data, batch_size: int = 64, max_items: int = 2000, quantile: float = 0.99,
-                  seed: int = 0, calibration=None) -> InputGuard:
+                  seed: int = 0, calibration=None, reads: str = "model") -> InputGuard:
         """Fit the input guard on training data (a LabeledData or a list of raw inputs); returns it.
 
         ``calibration`` (same kinds): items the network never trained on, such as a validation split;
         the threshold is set on them (see :class:`InputGuard`), else on held-out training items.
+        ``reads="pretrained"`` models the features of the untouched pretrained backbone instead of the
+        fine-tuned one: no item needs holding out of training, at one more forward pass per input.
         """
-        feats = self._guard_features(data, batch_size, max_items, seed)
-        calib = None if calibration is None else self._guard_features(calibration, batch_size, max_items, seed)
+        model = self._guard_model(check_reads(reads))
+        feats = self._guard_features(model, data, batch_size, max_items, seed)
+        calib = None if calibration is None else self._guard_features(model, calibration, batch_size, max_items, seed)
         self.guard = InputGuard.fit(feats, quantile=quantile, seed=seed, calibration=calib)
+        self.guard.reads = reads
         return self.guard
 
-    def _guard_features(self, data, batch_size: int, max_items: int, seed: int) -> torch.Tensor:
+    def guard_features(self, x, features: torch.Tensor) -> torch.Tensor:
+        """The features the input guard reads for the encoded batch ``x`` whose backbone features are ``features``."""
+        if self.guard is None or self.guard.reads == "model":
+            return features
+        return self._guard_model(self.guard.reads).forward_features(x)
+
+    def _guard_model(self, reads: str) -> TransferModel:
+        """This Solution's model, or its backbone with the untouched pretrained weights (built once)."""
+        if reads == "model":
+            return self.model
+        if self._pretrained is None:
+            self._pretrained = self._reference_model(pretrained=True).requires_grad_(False).eval()
+            self._pretrained.preprocess = self.preprocess
+        return self._pretrained.to(self.device)
+
+    def _guard_features(self, model: TransferModel, data, batch_size: int, max_items: int, seed: int) -> torch.Tensor:
         from .data import LabeledData
-        from .features import extract_features
+        from .features import extract_features, to_device
 
         if isinstance(data, LabeledData):
             if len(data) > max_items:
                 keep = np.random.default_rng(seed).choice(len(data), max_items, replace=False)
                 data = data.subset(np.sort(keep))
-            return extract_features(self.model, data, batch_size, progress=False)
-        return self.forward_items(list(data)[:max_items], batch_size)[1]
+            return extract_features(model, data, batch_size, progress=False)
+        items, model = list(data)[:max_items], model.eval()
+        with torch.no_grad():
+            return torch.cat([model.forward_features(to_device(self.encode(items[i:i + batch_size]), self.device))
+                              .float().cpu() for i in range(0, len(items), batch_size)]
+                             or [torch.zeros(0, model.num_features)])
 
     def ood_scores(self, items: Iterable[Any], batch_size: int = 32) -> np.ndarray:
         """Guard scores ``(N,)`` (above 1: unlike the training data); NaN when there is no guard."""

@@ -46,8 +46,9 @@ def check_views(views: Sequence[str]) -> list[str]:
 
 @torch.no_grad()
 def tta_forward(solution, items: Iterable[Any], views: Sequence[str] = DEFAULT_VIEWS,
-                batch_size: int = 32) -> tuple[np.ndarray, torch.Tensor]:
-    """Probabilities ``(N, K)`` averaged over ``views`` and backbone features ``(N, D)`` of the first view.
+                batch_size: int = 32, guard: bool = True) -> tuple[np.ndarray, torch.Tensor]:
+    """Probabilities ``(N, K)`` averaged over ``views`` and the features ``(N, D)`` the input guard reads
+    (``Solution.guard_features``; ``guard=False``: the backbone's own) of the first view.
 
     Softmax (multi-label: sigmoid) is averaged, not logits, so a single confident view cannot dominate.
     """
@@ -67,7 +68,7 @@ def tta_forward(solution, items: Iterable[Any], views: Sequence[str] = DEFAULT_V
         logits = model.forward_head(f).float()
         p = logits.sigmoid() if solution.task == "multilabel" else logits.softmax(-1)
         probs.append(p.view(len(views), len(x), -1).mean(0).cpu().numpy())
-        feats.append(f[: len(x)].float().cpu())
+        feats.append((solution.guard_features(x, f[: len(x)]) if guard else f[: len(x)]).float().cpu())
     if not probs:
         return np.zeros((0, len(solution.labels)), np.float32), torch.zeros(0, model.num_features)
     return np.concatenate(probs), torch.cat(feats)
@@ -76,7 +77,7 @@ def tta_forward(solution, items: Iterable[Any], views: Sequence[str] = DEFAULT_V
 def tta_predict_proba(solution, items: Iterable[Any], views: Sequence[str] = DEFAULT_VIEWS,
                       batch_size: int = 32) -> np.ndarray:
     """Class probabilities ``(N, K)`` averaged over ``views`` (see :func:`tta_forward`)."""
-    return tta_forward(solution, items, views, batch_size)[0]
+    return tta_forward(solution, items, views, batch_size, guard=False)[0]
 
 
 def tta_predict(solution, inputs: Any, views: Sequence[str] = DEFAULT_VIEWS, batch_size: int = 32) -> dict | list[dict]:

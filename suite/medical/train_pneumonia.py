@@ -48,7 +48,7 @@ def at_half(solution, data: str, probs=None) -> dict:
     with np.load(data) as npz:
         labels = npz["test_labels"][:, 0]
         if probs is None:
-            probs = solution.forward_items(list(npz["test_images"]), batch_size=128)[0]
+            probs = solution.predict_proba(list(npz["test_images"]), batch_size=128)
     return evaluate_predictions(labels, probs, list(solution.labels), task="binary", threshold=0.5)
 
 
