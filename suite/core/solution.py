@@ -338,7 +338,7 @@ class Solution:
             return self.model
         if self._pretrained is None:
             self._pretrained = self._reference_model(pretrained=True).requires_grad_(False).eval()
-            self._pretrained.preprocess = self.preprocess
+        self._pretrained.preprocess = self.preprocess  # the same inputs as the model, even after a change
         return self._pretrained.to(self.device)
 
     def _guard_features(self, model: TransferModel, data, batch_size: int, max_items: int, seed: int) -> torch.Tensor:
