@@ -175,7 +175,7 @@ def test_soup_of_finished_runs_averages_their_weights_and_ships_with_its_card(tm
     soup = Solution.load(tmp_path / "shipped")
     key = next(k for k, v in a.items() if v.is_floating_point() and not torch.equal(v, b[k]))
     assert torch.allclose(soup.model.state_dict()[key], (a[key] + b[key]) / 2, atol=1e-6)
-    assert soup.guard is not None and (tmp_path / "soup" / "report" / "report.json").is_file()
+    assert soup.guard.reads == "pretrained" and (tmp_path / "soup" / "report" / "report.json").is_file()
     assert "uniform soup" in soup.card and "`light`, `field`" in soup.card and "--soup" in soup.card
     assert main(["--data", str(data), "--out", str(tmp_path / "other"), "--augment", "light", "--seed", "1",
                  *recipe]) == 0

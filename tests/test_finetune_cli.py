@@ -124,6 +124,11 @@ def test_npz_files_keep_their_official_splits(tmp_path):
     assert result.report["leakage"]["n_exact"] == 1  # the given splits are checked against each other
     assert result.solution.preprocess.in_chans == 1  # grayscale detected, first conv adapted
     assert result.solution.guard.calibrated_on == 8  # the guard's threshold: the validation split, never trained on
+    from suite.core.errors import SuiteError
+
+    with pytest.raises(SuiteError, match="reads one of model, pretrained"):
+        finetune(tmp_path / "toy.npz", config=cfg, output_dir=tmp_path / "typo", guard_reads="frozen")
+    assert not (tmp_path / "typo").exists()  # refused before training, not after it
 
 
 def test_train_with_adaptation_reports_source_only_on_the_target(photo_folder, tmp_path):

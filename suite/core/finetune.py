@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import SuiteError
 from .hub import create_model
+from .ood import check_reads
 from .solution import Solution
 from .trainer import Trainer, TrainConfig, seed_everything
 
@@ -161,7 +162,8 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
     is set on items never trained on: the ``calibration`` split (that share of the training split,
     held out of training) or else the validation split; without either, on training items.
     ``guard_reads="pretrained"`` fits it on the untouched pretrained backbone's features instead (see
-    ``Solution.fit_guard``): held-out training items then set a sound threshold, no hold-out needed.
+    ``Solution.fit_guard``): a held-out part of the training items then sets a sound threshold, so none
+    needs keeping out of training.
     """
     from .data import find_leakage, find_leakage_across
     from .evaluation import compare_runs, format_comparison_md, write_report
@@ -169,6 +171,7 @@ def finetune(data, backbone: str = "embedded:efficientnet_lite0", config: TrainC
     from accelerate import PartialState
 
     config = config or TrainConfig()
+    check_reads(guard_reads)  # before training, not after it
     val_data, test_data, data_options = _official_splits(data, val_data, test_data, data_options)
     data = _as_data(data, **(data_options or {}))
     val_data, test_data = _as_data(val_data), _as_data(test_data)
