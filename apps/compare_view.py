@@ -24,7 +24,7 @@ COMPARISONS: dict[str, list[tuple[str, str, str]]] = {
     "agriculture": [
         ("Transfer vs scratch: PlantVillage tomato", "data_efficiency", "benchmarks/data_efficiency.py"),
         ("Transfer vs scratch: the shipped tomato recipe (Lite2, 288 px)", "data_efficiency_agriculture",
-         "benchmarks/data_efficiency.py --recipe agriculture --sizes 10 30"),
+         "benchmarks/data_efficiency.py --recipe agriculture --sizes all"),
         ("Accuracy over leaf-aware splits: 288 px recipes on every training leaf (`field_mix288` is the shipped "
          "recipe), five splits", "agriculture_splits288",
          "benchmarks/agriculture_splits.py --recipes field_mix288 light288 --jobs 5 --workers 3"),
