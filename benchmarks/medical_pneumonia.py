@@ -157,8 +157,8 @@ def main() -> None:
               f"{sizes['png']['max_abs_prob_diff']:.3f} |", "",
               f"Median time per 2000x2500 DICOM (read, VOI, resize to 28 px, predict, input guard): "
               f"{sizes['seconds_per_dicom']:.2f} s.", "",
-              "### Input guard (Mahalanobis on backbone features, threshold = 99th percentile of held-out "
-              "training X-rays) and colour check", "",
+              f"### Input guard (Mahalanobis on the features of the {'untouched ImageNet' if solution.guard.reads == 'pretrained' else 'fine-tuned'} "
+              "backbone, threshold = 99th percentile of held-out training X-rays) and colour check", "",
               "| inputs | n | flagged by the guard | median guard score | flagged as colour images |",
               "|---|---|---|---|---|"]
     for name, row in guard.items():

@@ -242,10 +242,10 @@ def test_shipped_solution_reproduces_its_test_metrics_and_guard_rates(pneumonia,
     leaf = next(shared_data("agriculture", "plantvillage_tomato").rglob("*.JPG"), None) or \
         next(shared_data("agriculture", "plantvillage_tomato").rglob("*.jp*g"))
     photos = pneumonia.predict([chelsea, coffee, str(leaf)])
-    assert xray_flagged < 0.08  # 99th-percentile threshold on training X-rays; the test split is shifted from them
-    # after full fine-tuning the guard separates photos only partly (rates in benchmarks/results/
-    # medical_pneumonia.md): photos score above typical X-rays, and the colour check flags every one
-    assert min(r["ood_score"] for r in photos) > np.median(pneumonia.guard.score(feats))
+    # the guard reads the untouched ImageNet backbone: its 99th-percentile threshold on held-out training
+    # X-rays holds on the (shifted) test split, and every photo scores above it (benchmarks/results/medical_pneumonia.md)
+    assert pneumonia.guard.reads == "pretrained" and xray_flagged < 0.03
+    assert min(r["ood_score"] for r in photos) > 1
     assert all(any("colour image" in w for w in r["warnings"]) for r in photos)
 
 

@@ -100,11 +100,12 @@ def train(data: str, out: str, threads: int = 2, resume: bool = False, **overrid
     started = time.time()
     solution, report = adapt_xrays(data, output_dir=out, backbone=recipe["backbone"], config=config,
                                    image_size=recipe["image_size"], threshold=recipe["threshold"],
-                                   name="pneumonia_xray", data_options={"classes": list(LABELS)}, resume=resume)
+                                   name="pneumonia_xray", data_options={"classes": list(LABELS)}, resume=resume,
+                                   guard_reads="pretrained")  # the guard reads the untouched ImageNet backbone
     if getattr(solution, "guard", False) is None:  # the input guard, fitted on the training split
         from ..core.data import from_npz
 
-        solution.fit_guard(from_npz(data, split="train", classes=list(LABELS)))
+        solution.fit_guard(from_npz(data, split="train", classes=list(LABELS)), reads="pretrained")
     solution.recipe = {**solution.recipe, **recipe, "train_seconds": round(time.time() - started, 1)}
     half = at_half(solution, data)
     solution.metrics = {**solution.metrics, "accuracy_at_0.5": half["metrics"]["accuracy"],
@@ -143,7 +144,7 @@ def soup(data: str, out: str, runs: list[str], threads: int = 2) -> tuple:
     solution.threshold = choose_threshold(splits["val"].labels, val_probs[:, 1], RECIPE["threshold"])
     solution.extra["threshold_rule"] = f"youden on the validation split ({len(splits['val'])} items)"
     solution.extra["soup_val_auroc"] = {str(k): round(float(v[0]), 4) for k, v in by_size.items()}
-    solution.fit_guard(splits["train"])
+    solution.fit_guard(splits["train"], reads="pretrained")  # the untouched backbone: held-out X-rays set its threshold
     desc = f"{data} [test] ({len(splits['test'])} items, never trained on or tuned on)"
     report, probs = evaluate_solution(solution, splits["test"], data_desc=desc)
     leakage = find_leakage_across(splits)
