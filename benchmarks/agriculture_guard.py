@@ -47,19 +47,12 @@ def flags(solution, images) -> dict:
 
 
 def guard_cost_ms(solution, photo, repeats: int = 20) -> tuple[float, float]:
-    """Median ms for one photo: ``predict`` (prediction and guard) and ``predict_proba`` (prediction only)."""
-    import time
+    """Median ms for one photo: ``predict`` (prediction and guard) and ``predict_proba`` (prediction only);
+    the warm-up call builds what is built once, such as a guard's pretrained backbone."""
+    from suite.core.export import median_ms
 
-    def median_ms(fn) -> float:
-        fn()  # warm-up (builds what is built once, such as a guard's pretrained backbone)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return 1000 * float(np.median(times))
-
-    return median_ms(lambda: solution.predict(photo)), median_ms(lambda: solution.predict_proba([photo]))
+    return (median_ms(lambda: solution.predict(photo), repeats),
+            median_ms(lambda: solution.predict_proba([photo]), repeats))
 
 
 def main() -> None:

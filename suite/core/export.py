@@ -44,7 +44,8 @@ def _example_inputs(solution, batch: int) -> dict[str, torch.Tensor]:
     return {"pixels": torch.randn(batch, *pre.input_size, generator=gen)}
 
 
-def _median_ms(fn, repeats: int = 10) -> float:
+def median_ms(fn, repeats: int = 10) -> float:
+    """Median wall time of ``fn()`` in ms over ``repeats`` calls, after one warm-up call."""
     fn()
     times = []
     for _ in range(repeats):
@@ -90,8 +91,8 @@ def export_onnx(solution, path: str | os.PathLike, opset: int = 17, check: bool 
         one = {k: v[:1] for k, v in test.items()}
         one_np = {k: v.numpy() for k, v in one.items()}
         with torch.no_grad():
-            result["torch_ms"] = round(_median_ms(lambda: graph(*one.values())), 2)
-        result["onnx_ms"] = round(_median_ms(lambda: session.run(None, one_np)), 2)
+            result["torch_ms"] = round(median_ms(lambda: graph(*one.values())), 2)
+        result["onnx_ms"] = round(median_ms(lambda: session.run(None, one_np)), 2)
         if diff > atol:
             raise SuiteError(f"{path}: ONNX output differs from PyTorch by {diff:.2e} (> {atol:.0e})")
     return result

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -291,13 +291,10 @@ class Solution:
         """Probabilities ``(N, num_classes)`` and the features ``(N, D)`` the input guard reads (the
         backbone's own, unless the guard reads the pretrained backbone) of raw inputs. ``guard=False``
         returns the backbone's own features, without the extra pass such a guard needs."""
-        from .features import to_device
-
         items = list(items)
         probs, feats = [], []
         self.model.eval()
-        for i in range(0, len(items), batch_size):
-            x = to_device(self.encode(items[i:i + batch_size]), self.device)
+        for x in self.encoded_batches(items, batch_size):
             f = self.model.forward_features(x)
             logits = self.model.forward_head(f).float()
             probs.append((logits.sigmoid() if self.task == "multilabel" else logits.softmax(-1)).cpu().numpy())
@@ -305,6 +302,13 @@ class Solution:
         if not probs:
             return np.zeros((0, len(self.labels)), dtype=np.float32), torch.zeros(0, self.model.num_features)
         return np.concatenate(probs), torch.cat(feats)
+
+    def encoded_batches(self, items: Sequence[Any], batch_size: int) -> Iterator:
+        """The model input of each ``batch_size`` slice of raw ``items``, on the model's device."""
+        from .features import to_device
+
+        for i in range(0, len(items), batch_size):
+            yield to_device(self.encode(items[i:i + batch_size]), self.device)
 
     def predict_proba(self, items: Iterable[Any], batch_size: int = 32) -> np.ndarray:
         """Class probabilities ``(N, num_classes)``: softmax, or sigmoid for multi-label."""
@@ -343,7 +347,7 @@ class Solution:
 
     def _guard_features(self, model: TransferModel, data, batch_size: int, max_items: int, seed: int) -> torch.Tensor:
         from .data import LabeledData
-        from .features import extract_features, to_device
+        from .features import extract_features
 
         if isinstance(data, LabeledData):
             if len(data) > max_items:
@@ -352,8 +356,7 @@ class Solution:
             return extract_features(model, data, batch_size, progress=False)
         items, model = list(data)[:max_items], model.eval()
         with torch.no_grad():
-            return torch.cat([model.forward_features(to_device(self.encode(items[i:i + batch_size]), self.device))
-                              .float().cpu() for i in range(0, len(items), batch_size)]
+            return torch.cat([model.forward_features(x).float().cpu() for x in self.encoded_batches(items, batch_size)]
                              or [torch.zeros(0, model.num_features)])
 
     def ood_scores(self, items: Iterable[Any], batch_size: int = 32) -> np.ndarray:

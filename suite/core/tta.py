@@ -52,8 +52,6 @@ def tta_forward(solution, items: Iterable[Any], views: Sequence[str] = DEFAULT_V
 
     Softmax (multi-label: sigmoid) is averaged, not logits, so a single confident view cannot dominate.
     """
-    from .features import to_device
-
     views = check_views(views)
     if solution.preprocess.modality != "image":
         raise SuiteError(f"test-time augmentation needs an image Solution, {solution.name} takes "
@@ -61,8 +59,7 @@ def tta_forward(solution, items: Iterable[Any], views: Sequence[str] = DEFAULT_V
     items = list(items)
     model = solution.model.eval()
     probs, feats = [], []
-    for i in range(0, len(items), batch_size):
-        x = to_device(solution.encode(items[i:i + batch_size]), solution.device)
+    for x in solution.encoded_batches(items, batch_size):
         batch = torch.cat([VIEWS[v](x) for v in views])  # (V*B, C, H, W)
         f = model.forward_features(batch)
         logits = model.forward_head(f).float()
