@@ -315,6 +315,9 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output .onnx file")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--atol", type=float, default=1e-4, help="parity tolerance on logits (default 1e-4)")
+    p.add_argument("--no-guard", action="store_true",
+                   help="leave the input guard out (by default the file also outputs guard_score, above 1 = "
+                        "unlike the training data)")
 
 
 @_export_args.bind
@@ -322,7 +325,8 @@ def _export_run(args: argparse.Namespace) -> int:
     from suite.core import Solution
     from suite.core.export import export_onnx
 
-    print(json.dumps(export_onnx(Solution.load(args.solution), args.out, opset=args.opset, atol=args.atol),
+    print(json.dumps(export_onnx(Solution.load(args.solution), args.out, opset=args.opset, atol=args.atol,
+                                 guard=not args.no_guard),
                      indent=2))
     return 0
 

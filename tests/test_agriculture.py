@@ -126,6 +126,18 @@ def test_train_ships_with_the_full_command_and_a_finished_run_ships_again_in_flo
     assert "--guard pretrained --ship" in shipped.card and "--guard model" not in shipped.card
     assert "untouched ImageNet backbone" in shipped.card
     assert f"accuracy: **{shipped.metrics['accuracy']:.3f}" in shipped.card  # config.json and card agree
+    assert "`guard_score`" in shipped.card and shipped.metrics["onnx"]["guard_reads"] == "pretrained"
+    from suite.agriculture.card import main as card_main, set_card_section
+
+    weights = (tmp_path / "b" / "model.safetensors").read_bytes()
+    card = set_card_section(shipped.card, "Export", "- ONNX: stale figures")
+    (tmp_path / "b" / "README.md").write_text(set_card_section(card, "Robustness", "- written by a benchmark"))
+    assert card_main(["--refresh-export", str(tmp_path / "b")]) == 0  # the export measured again, nothing else
+    refreshed = Solution.load(tmp_path / "b")
+    assert "stale" not in refreshed.card and "`guard_score`" in refreshed.card
+    assert "- written by a benchmark" in refreshed.card and refreshed.metrics["accuracy"] == shipped.metrics["accuracy"]
+    assert refreshed.metrics["onnx"]["outputs"] == ["logits", "guard_score"]
+    assert (tmp_path / "b" / "model.safetensors").read_bytes() == weights
     from types import SimpleNamespace
 
     from suite.agriculture.card import ship_solution

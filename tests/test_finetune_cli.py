@@ -66,7 +66,11 @@ def test_export_onnx_matches_pytorch(trained, tmp_path):
     assert cli.returncode == 0, cli.stderr
     result = json.loads(cli.stdout)
     assert result["parity"] is True and result["max_abs_diff"] <= 1e-4
+    assert result["outputs"] == ["logits", "guard_score"] and result["guard_reads"] == "model"
     assert (tmp_path / "m.onnx").stat().st_size > 1e6
+    cli = run("export", str(out / "solution"), "--out", str(tmp_path / "plain.onnx"), "--no-guard")
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["outputs"] == ["logits"]
 
 
 def test_export_text_solution(tmp_path):

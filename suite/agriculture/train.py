@@ -35,8 +35,8 @@ from suite.core.ood import GUARD_READS
 
 BACKBONE = "embedded:efficientnet_lite2"
 TEST_FRACTION = 1 / 6  # 20 of 120 images per class in the PlantVillage tomato set
-RECIPE_OPTIONS = ("backbone", "image_size", "n_groups", "epochs", "lr", "batch_size", "augment", "label_smoothing",
-                  "seed", "calibration", "guard")
+RECIPE_OPTIONS = ("backbone", "image_size", "n_groups", "epochs", "lr", "lr_decay", "batch_size", "augment",
+                  "label_smoothing", "seed", "calibration", "guard")
 
 
 @dataclass
@@ -48,6 +48,7 @@ class Recipe:
     n_groups: int = 22  # all of EfficientNet-Lite2's backbone groups: every layer trains
     epochs: int = 20
     lr: float = 1e-3
+    lr_decay: float = 1.0  # each backbone group below the head trains at this times the LR of the one above
     batch_size: int = 16
     augment: str = "field_mix"  # each photo gets the "field" or the "light" preset, half and half
     label_smoothing: float = 0.1
@@ -59,7 +60,7 @@ class Recipe:
     def train_config(self, progress: bool = True, workers: int = 0):
         from suite.core.trainer import TrainConfig
 
-        return TrainConfig(strategy="partial", strategy_options={"n_groups": self.n_groups}, epochs=self.epochs,
+        return TrainConfig(strategy="partial", strategy_options={"n_groups": self.n_groups, "lr_decay": self.lr_decay}, epochs=self.epochs,
                            lr=self.lr, batch_size=self.batch_size, augment=self.augment,
                            label_smoothing=self.label_smoothing, seed=self.seed, progress=progress,
                            num_workers=workers)

@@ -323,7 +323,7 @@ class Solution:
         ``reads="pretrained"`` models the features of the untouched pretrained backbone instead of the
         fine-tuned one: no item needs holding out of training, at one more forward pass per input.
         """
-        model = self._guard_model(check_reads(reads))
+        model = self.guard_model(check_reads(reads))
         feats = self._guard_features(model, data, batch_size, max_items, seed)
         calib = None if calibration is None else self._guard_features(model, calibration, batch_size, max_items, seed)
         self.guard = InputGuard.fit(feats, quantile=quantile, seed=seed, calibration=calib)
@@ -334,10 +334,11 @@ class Solution:
         """The features the input guard reads for the encoded batch ``x`` whose backbone features are ``features``."""
         if self.guard is None or self.guard.reads == "model":
             return features
-        return self._guard_model(self.guard.reads).forward_features(x)
+        return self.guard_model(self.guard.reads).forward_features(x)
 
-    def _guard_model(self, reads: str) -> TransferModel:
-        """This Solution's model, or its backbone with the untouched pretrained weights (built once)."""
+    def guard_model(self, reads: str) -> TransferModel:
+        """The network whose features a guard that ``reads`` models: this Solution's model, or its
+        backbone with the untouched pretrained weights (built once)."""
         if reads == "model":
             return self.model
         if self._pretrained is None:
