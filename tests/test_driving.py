@@ -219,6 +219,10 @@ def test_tiny_training_step_and_segmentation_solution(tmp_path):
         assert torch.equal(loaded.model(x), model.eval()(x))
     out = loaded.predict(frames.image(0))
     assert out["mask"].shape == (64, 96) and sum(out["shares"].values()) == pytest.approx(1.0)
+    from suite.core.export import export_onnx
+
+    exported = export_onnx(loaded, tmp_path / "tiny.onnx")  # per-pixel logits; no guard on this Solution
+    assert exported["parity"] and exported["outputs"] == ["logits"]
 
 
 def test_shipped_solutions_load_and_differ():

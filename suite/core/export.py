@@ -51,10 +51,10 @@ class _Graph(nn.Module):
 
     def forward(self, *inputs):
         x = {"input_ids": inputs[0], "attention_mask": inputs[1]} if self.text else inputs[0]
+        if self.guard is None:
+            return self.model(x)
         features = self.model.forward_features(x)
         logits = self.model.forward_head(features)
-        if self.guard is None:
-            return logits
         read = features if self.guard_reader is None else self.guard_reader.forward_features(x)
         return logits, self.guard(read)
 
