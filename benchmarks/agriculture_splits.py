@@ -15,7 +15,9 @@ Recipes (``RECIPES``): ``field`` and ``light`` are the earlier shipped model's t
 every layer, 224 px, 12 epochs), ``soup`` their weight average (that model); ``field_mix288`` and
 ``light288`` train longer at 288 px, ``soup288`` averages them; ``ensemble288`` averages their predictions
 instead (two models to run per photo). ``field_mix288c`` is ``field_mix288`` with a tenth of the training
-leaves held out of training to set the input guard's threshold (``suite.agriculture.train``'s defaults). Writes
+leaves held out of training to set the input guard's threshold (the earlier defaults); ``field_mix288d`` is
+``field_mix288`` with layer-wise learning rates (each of the 22 backbone groups at 0.9 times the LR of the one
+above, so the stem trains at a tenth of the head's). Writes
 benchmarks/results/agriculture_splits.md and .json (``--name`` changes the stem).
 """
 
@@ -38,6 +40,8 @@ RECIPES = {  # the runs before the calibration split trained on every training l
     "field_mix288": ["--augment", "field_mix", "--image-size", "288", "--epochs", "20", "--calibration", "0"],
     "light288": ["--augment", "light", "--image-size", "288", "--epochs", "20", "--calibration", "0"],
     "field_mix288c": ["--augment", "field_mix", "--image-size", "288", "--epochs", "20", "--calibration", "0.1"],
+    "field_mix288d": ["--augment", "field_mix", "--image-size", "288", "--epochs", "20", "--calibration", "0",
+                      "--lr-decay", "0.9"],
 }
 SOUPS = {"soup": ("field", "light"), "soup288": ("field_mix288", "light288")}
 ENSEMBLES = {"ensemble288": ("field_mix288", "light288")}  # mean of the members' predicted probabilities
