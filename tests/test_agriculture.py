@@ -335,6 +335,8 @@ def test_shipped_solution_is_small_and_its_card_reports_recall_and_the_command(t
     assert tomato.guard.reads == "pretrained" and tomato.recipe["agriculture_recipe"]["calibration"] == 0
     card = tomato.card
     assert "python -m suite.agriculture.train" in card and "recall" in card and "ONNX" in card
+    onnx = tomato.metrics["onnx"]  # the exported file also says "unknown or not a leaf"
+    assert onnx["parity"] and onnx["outputs"] == ["logits", "guard_score"] and "`guard_score`" in card
     recall = tomato.metrics["per_class_recall"]
     assert set(recall) == set(tomato.labels)
 
