@@ -31,6 +31,8 @@ COMPARISONS: dict[str, list[tuple[str, str, str]]] = {
         ("Accuracy over leaf-aware splits: the recipe shipped before (a tenth of the training leaves held out for "
          "the guard)", "agriculture_cpu288c",
          "benchmarks/agriculture_splits.py --recipes field_mix288c --runs runs/cpu288 --name agriculture_cpu288c"),
+        ("Averaging several runs (ensembles): accuracy against the number of runs averaged, splits 0-2",
+         "agriculture_ensembles", "benchmarks/agriculture_ensembles.py --runs runs/cpu288 --splits 0 1 2"),
         ("Unknown or not a leaf: how often the shipped model refuses a photo", "agriculture_guard",
          "benchmarks/agriculture_guard.py"),
         ("Robustness to field conditions: the shipped 288 px recipe (`field_mix`) vs `light`",
