@@ -47,11 +47,13 @@ def _fmt(value) -> str:
 
 
 def onnx_figures(solution) -> dict:
-    """Export ``solution`` to a temporary ONNX file: size, parity with PyTorch and single-image latency."""
+    """Export ``solution`` to a temporary ONNX file: size, parity with PyTorch and single-image latency
+    (``export_onnx``'s figures without the file's path, which is gone on return)."""
     from suite.core.export import export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
-        return export_onnx(solution, Path(tmp) / "model.onnx")
+        figures = export_onnx(solution, Path(tmp) / "model.onnx")
+    return {k: v for k, v in figures.items() if k != "path"}
 
 
 def export_section(onnx: dict) -> str:
@@ -71,7 +73,7 @@ def refresh_export(path) -> dict:
     from suite.core import Solution
 
     path = Path(path)
-    onnx = {k: v for k, v in onnx_figures(Solution.load(path)).items() if k != "path"}
+    onnx = onnx_figures(Solution.load(path))
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     config["metrics"]["onnx"] = onnx
     (path / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -210,7 +212,7 @@ def ship_solution(result, data, path, recipe, seconds: float | None, command: st
     # the headline metrics are the report's, as in the card (the reloaded float16 model's when it differs)
     solution.metrics = {**solution.metrics, "data": desc, **report["metrics"], "ci95": report.get("ci95", {}),
                         "per_class_recall": {lab: row["recall"] for lab, row in report.get("per_class", {}).items()},
-                        "onnx": {k: v for k, v in onnx.items() if k != "path"}}
+                        "onnx": onnx}
     solution.card = build_card(solution, report, desc, recipe_dict, seconds, command, onnx, storage_dtype,
                                train_per_class=training_counts(data, recipe))
     return solution.save(path, storage_dtype=storage_dtype)
