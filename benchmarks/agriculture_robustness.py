@@ -74,7 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--field", default=str(SHIPPED), help="Solution trained with the field preset")
     parser.add_argument("--light", help="Solution trained with the light preset (default: train into --runs)")
-    parser.add_argument("--soup", help="a third Solution: the uniform soup of the light and field runs")
+    parser.add_argument("--soup", help="a third Solution: the uniform soup of the light and field runs, or an "
+                                       "ensemble (`python -m suite.agriculture.train --ensemble`)")
     parser.add_argument("--runs", default="runs/agriculture_robustness")
     parser.add_argument("--cam-items", type=int, default=50, help="test photos for the Grad-CAM check")
     parser.add_argument("--tta-items", type=int, default=100, help="test photos for the TTA check")
@@ -100,12 +101,17 @@ def main() -> None:
     desc = f"leaf-aware test split of PlantVillage tomato ({len(test)} photos, never trained on)"
     models = {"light": solution_for("light", args.light, Path(args.runs), data),
               "field": solution_for("field", args.field, Path(args.runs), data)}
+    label = {name: f"{sol.recipe.get('augment') or name} preset" for name, sol in models.items()}
     if args.soup:
         from suite.core import Solution
 
-        models["soup"] = Solution.load(args.soup)
-    label = {name: f"{sol.recipe.get('augment') or name} preset" for name, sol in models.items()}
-    label["soup"] = "soup (light + field)"
+        third = Solution.load(args.soup)
+        members = (third.recipe.get("agriculture_recipe") or {}).get("ensemble")
+        kind = "ensemble" if members else "soup"
+        models[kind] = third
+        label[kind] = f"ensemble of {len(members)} networks" if members else "soup (light + field)"
+    combined = {"soup": "their weight average", "ensemble": "an ensemble of runs (probabilities averaged)"}
+    combined = {k: v for k, v in combined.items() if k in models}
     last = list(models)[-1]
     results, attention, start = {}, {}, time.perf_counter()
     for name, sol in models.items():
@@ -121,12 +127,12 @@ def main() -> None:
 
     lines = [f"## Robustness to field-like photos: tomato leaves, `{label['light'].split()[0]}` vs "
              f"`{label['field'].split()[0]}` training presets"
-             + (" and their soup" if "soup" in models else ""), "",
+             + "".join(f" and {label[k]}" for k in combined), "",
              f"Test set: {desc}. Same recipe for the light and field models (`{models['field'].model.spec}`, "
              f"{models['field'].recipe.get('strategy', 'fine-tuning')} with the last "
              f"{(models['field'].recipe.get('strategy_options') or {}).get('n_groups', '?')} backbone groups, "
              f"{models['field'].preprocess.input_size[1]} px), only the training augmentation differs"
-             + ("; the soup is their weight average. " if "soup" in models else ". ") +
+             + "".join(f"; the {k} is {v}" for k, v in combined.items()) + ". " +
              "Corruptions from `suite.core.data.corruption` (deterministic per photo); 95% CIs: percentile "
              f"bootstrap over the photos. {machine}; the machine was shared with other jobs.", "",
              "| corruption | severity | " + " | ".join(f"{label[n]}: accuracy [95% CI]" for n in models) + " |",
@@ -189,7 +195,8 @@ def update_card(path: Path, results: dict, means: dict, worst: dict, attention: 
     rows = ["Accuracy on the 200 test photos after field-like corruptions (background clutter, shadow, glare, "
             "blur, perspective, JPEG, colour cast, sensor noise; severities 1, 3, 5), same recipe trained "
             f"with the `{label['light'].split()[0]}` preset and with the `{label['field'].split()[0]}` preset"
-            + (", and their weight average" if "soup" in results else "") + ":", "",
+            + (", and their weight average" if "soup" in results else "")
+            + (", and an ensemble of runs" if "ensemble" in results else "") + ":", "",
             "| training preset | clean | mean over corruptions | worst case | Grad-CAM on leaf / leaf area (clean) |",
             "|---|---|---|---|---|"]
     for name in results:

@@ -170,7 +170,7 @@ def test_a_stopped_run_resumes_from_its_checkpoint_with_the_same_recipe_only(tmp
     assert 0 < seconds <= trained  # the first session's training time, not this call's
 
 
-def test_soup_of_finished_runs_averages_their_weights_and_ships_with_its_card(tmp_path):
+def test_soup_or_ensemble_of_finished_runs_ships_with_its_card(tmp_path):
     import torch
 
     from suite.agriculture.train import main
@@ -189,6 +189,17 @@ def test_soup_of_finished_runs_averages_their_weights_and_ships_with_its_card(tm
     assert torch.allclose(soup.model.state_dict()[key], (a[key] + b[key]) / 2, atol=1e-6)
     assert soup.guard.reads == "pretrained" and (tmp_path / "soup" / "report" / "report.json").is_file()
     assert "uniform soup" in soup.card and "`light`, `field`" in soup.card and "--soup" in soup.card
+    # an ensemble keeps both networks: its probabilities are their mean, its card says what a photo costs
+    assert main(["--data", str(data), "--out", str(tmp_path / "ens"), "--ensemble", *runs,
+                 "--ship", str(tmp_path / "shipped_ens")]) == 0
+    ens = Solution.load(tmp_path / "shipped_ens")
+    photos = sorted(Path(data).rglob("*.JPG"))[::4]
+    members = [Solution.load(Path(r) / "solution").predict_proba(photos) for r in runs]
+    assert ens.predict_proba(photos) == pytest.approx((members[0] + members[1]) / 2, abs=1e-5)
+    assert ens.name == "shipped_ens" and ens.guard.reads == "pretrained"
+    assert "an ensemble" in ens.card and "2 networks" in ens.card and "--ensemble" in ens.card
+    report = json.loads((tmp_path / "ens" / "report" / "report.json").read_text())
+    assert ens.metrics["accuracy"] == pytest.approx(report["metrics"]["accuracy"])
     assert main(["--data", str(data), "--out", str(tmp_path / "other"), "--augment", "light", "--seed", "1",
                  *recipe]) == 0
     assert main(["--data", str(data), "--out", str(tmp_path / "bad"), "--soup", runs[0],
@@ -384,6 +395,51 @@ def test_robustness_tools_on_real_photos(tomato, tomato_test_photos):
     assert 0 <= attention["cam_on_leaf"] <= 1 and 0 < attention["leaf_area"] < 1
 
 
+@pytest.fixture(scope="module")
+def tomato_ensemble():
+    from suite.agriculture.diagnose import TOMATO_ENSEMBLE, load_tomato
+
+    if not (TOMATO_ENSEMBLE / "config.json").is_file():
+        pytest.fail(f"the shipped tomato ensemble is missing from {TOMATO_ENSEMBLE}")
+    return load_tomato(TOMATO_ENSEMBLE)
+
+
+def test_shipped_ensemble_is_three_networks_with_one_guard_and_its_card(tomato_ensemble):
+    from suite.agriculture.diagnose import TOMATO_ENSEMBLE
+    from suite.core.ensemble import EnsembleModel
+
+    config = json.loads((TOMATO_ENSEMBLE / "config.json").read_text())
+    assert config["model"]["members"] == 3 and isinstance(tomato_ensemble.model, EnsembleModel)
+    assert (TOMATO_ENSEMBLE / "model.safetensors").stat().st_size < 32e6  # three Lite2 networks in float16
+    assert tomato_ensemble.guard.reads == "pretrained"
+    assert tomato_ensemble.guard.mean.numel() == tomato_ensemble.model.member_features  # one backbone's features
+    card = tomato_ensemble.card
+    assert "an ensemble" in card and "--ensemble" in card and "## Other splits" in card
+    assert card.count("python -m suite.agriculture.train") == 4  # three runs and the ensemble
+    onnx = tomato_ensemble.metrics["onnx"]
+    assert onnx["parity"] and onnx["outputs"] == ["logits", "guard_score"]
+
+
+def test_shipped_ensemble_scores_what_its_card_says_on_its_test_split(tomato_ensemble):
+    from suite.agriculture.train import leaf_splits
+
+    data = load_leaves(shared_data(*TOMATO_DATA))
+    test = data.subset(leaf_splits(data, seed=0)["test"])
+    probs = tomato_ensemble.predict_proba([test.load(i) for i in range(len(test))])
+    accuracy = float((probs.argmax(1) == test.labels).mean())
+    assert accuracy == pytest.approx(tomato_ensemble.metrics["accuracy"], abs=1e-9)
+    recall = tomato_ensemble.metrics["per_class_recall"]
+    for k, label in enumerate(tomato_ensemble.labels):
+        assert float((probs.argmax(1)[test.labels == k] == k).mean()) == pytest.approx(recall[label])
+
+
+def test_shipped_ensemble_calls_a_coffee_cup_unknown(tomato_ensemble, coffee):
+    from suite.agriculture.diagnose import diagnose
+
+    result = diagnose(tomato_ensemble, coffee)
+    assert result.unknown and result.card.kind == "unknown"
+
+
 # ----------------------------------------------------------------------------- the page
 
 
@@ -412,3 +468,11 @@ def test_agriculture_page_diagnoses_an_uploaded_leaf(tomato_test_photos):
     at.file_uploader(key="leaf").upload("coffee.png", buf.getvalue(), "image/png").run()
     assert not at.exception and at.metric[0].value == "Unknown"
     assert any("not a leaf" in w.value for w in at.warning)
+    # the ready-made ensemble is one click away and diagnoses the same leaf
+    choice = at.radio(key="agriculture_solution_choice")
+    ensemble = next(o for o in choice.options if "ensemble" in o)
+    choice.set_value(ensemble).run()
+    at.file_uploader(key="leaf").upload("leaf.jpg", photo, "image/jpeg").run()
+    assert not at.exception, at.exception
+    assert at.metric[0].value == truth and not at.warning
+    assert any(m.value.startswith("# tomato_ensemble") for m in at.markdown)  # its model card is the one shown

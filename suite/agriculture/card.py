@@ -93,10 +93,16 @@ def _onnx_outputs(onnx: dict) -> str:
             + carries + "; the leaf-colour check (under 5% of the photo leaf-coloured) runs outside the file")
 
 
+COMBINED = {"soup": "a uniform soup (the weight average, Wortsman et al. 2022)",
+            "ensemble": "an ensemble (every network kept, their probabilities averaged at each prediction, "
+                        "so a photo costs one pass per run)"}
+
+
 def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: float | None, command: str,
                onnx: dict | None = None, storage_dtype: str = "float32", *, train_per_class: tuple) -> str:
     """The model card markdown; ``train_per_class`` is the (fewest, most) training photos of a class."""
     per_class = report.get("per_class", {})
+    how = next((key for key in COMBINED if recipe.get(key)), None)  # runs combined into this solution
     rows = "\n".join(f"| {display_name(label)} | {_fmt(row.get('recall'))} | {_fmt(row.get('precision'))} | "
                      f"{row['support']} |" for label, row in per_class.items())
     size = solution.preprocess.input_size
@@ -123,15 +129,15 @@ def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: fl
         "Not a substitute for a plant pathologist or an extension service; not for decisions on pesticide use.",
         "",
         "## Model",
-        f"- backbone: `{solution.model.spec}` (ImageNet), input {size[1]}x{size[2]} RGB, "
+        f"- backbone: `{solution.model.spec}` (ImageNet)" + (f", {len(recipe[how])} networks" if how == "ensemble"
+                                                               else "") + f", input {size[1]}x{size[2]} RGB, "
         f"{solution.preprocess.interpolation} resize, ImageNet mean/std",
-        "- recipe: " + (f"a uniform soup (the weight average, Wortsman et al. 2022) of {len(recipe['soup'])} runs "
-                        "from the same pretrained weights, one per augmentation preset "
-                        + ", ".join(f"`{a}`" for a in str(recipe.get("augment")).split("+")) + "; each run: "
-                        if recipe.get("soup") else "")
+        "- recipe: " + (f"{COMBINED[how]} of {len(recipe[how])} runs from the same pretrained weights, with the "
+                        "augmentation presets " + ", ".join(f"`{a}`" for a in str(recipe.get("augment")).split("+"))
+                        + " (each run's command under Reproduce); each run: " if how else "")
         + f"{strategy}, {recipe.get('epochs')} epochs, AdamW lr {recipe.get('lr')}, batch {recipe.get('batch_size')}, "
         f"label smoothing {recipe.get('label_smoothing')}, "
-        + ("" if recipe.get("soup") else f"augmentation preset `{recipe.get('augment')}`, ")
+        + ("" if how else f"augmentation preset `{recipe.get('augment')}`, ")
         + f"seed {recipe.get('seed')}",
         f"- labels: {', '.join(display_name(lab) for lab in solution.labels)}",
         weights,
@@ -179,7 +185,7 @@ def build_card(solution, report: dict, data_desc: str, recipe: dict, seconds: fl
         "```bash",
         command,
         "```",
-        (f"Training took {seconds:.0f} s on a shared 2-core CPU" + (", all runs together." if recipe.get("soup")
+        (f"Training took {seconds:.0f} s on a shared 2-core CPU" + (", all runs together." if how
                                                                      else ".")) if seconds else "",
         "",
     ]
@@ -202,7 +208,7 @@ def ship_solution(result, data, path, recipe, seconds: float | None, command: st
     ``storage_dtype="float16"`` halves the file; ``python -m suite.agriculture.train --half`` then
     scores the reloaded solution and, when a test prediction moved, writes the card from that score."""
     solution, report = result.solution, result.report
-    solution.name = "tomato"
+    solution.name = Path(path).name
     solution.description = "Tomato leaf disease detection (9 diseases and healthy) from one leaf photo."
     onnx = onnx_figures(solution)
     recipe_dict = {**{k: v for k, v in vars(recipe).items() if k != "extra"}, **recipe.extra}

@@ -20,13 +20,15 @@ from .diseases import UNKNOWN, DiseaseCard, card_for
 
 SOLUTIONS = Path(__file__).resolve().parent / "solutions"
 TOMATO = SOLUTIONS / "tomato"
+TOMATO_ENSEMBLE = SOLUTIONS / "tomato_ensemble"  # three runs of the recipe, probabilities averaged
 MIN_LEAF_SHARE = 0.05  # of the image that must be leaf-coloured
 LOW_CONFIDENCE = 0.5
 TTA_VIEWS = ("identity", "hflip", "vflip", "zoom")
 
 
 def load_tomato(path=None):
-    """The shipped tomato solution (10 classes: 9 diseases and healthy)."""
+    """The shipped tomato solution (10 classes: 9 diseases and healthy); ``path`` another, such as
+    ``TOMATO_ENSEMBLE`` (more accurate, one network pass per member)."""
     from suite.core import Solution
 
     return Solution.load(path or TOMATO)

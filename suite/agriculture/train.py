@@ -14,8 +14,10 @@ untouched ImageNet backbone (``--guard pretrained``), which never trained on a l
 fifth of the training photos sets its threshold and none is kept out of training; ``--guard model
 --calibration 0.1`` guards on the fine-tuned backbone, with a tenth of the training leaves kept out
 of training for it. ``--soup`` averages the weights of finished runs of the same split (a uniform
-model soup). ``--ship DIR`` also writes the Solution with the agriculture model card (per-class
-recall, confidence intervals, ONNX size and latency) to ``DIR``; ``--half`` stores it in float16.
+model soup); ``--ensemble`` keeps their networks and averages their probabilities (the shipped
+``tomato_ensemble``). ``--ship DIR`` also writes the Solution with the agriculture model card
+(per-class recall, confidence intervals, ONNX size and latency) to ``DIR``; ``--half`` stores it in
+float16.
 ``--resume`` continues a stopped run; ``--ship-run`` ships a finished one, fitting the guard that
 ``--guard`` names when the run's differs.
 """
@@ -114,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soup", nargs="+", metavar="RUN",
                         help="do not train: average these finished runs (same split seed) into one model "
                              "(a uniform model soup) written to --out, and shipped with --ship")
+    parser.add_argument("--ensemble", nargs="+", metavar="RUN",
+                        help="do not train: keep these finished runs (same split seed) side by side, their "
+                             "probabilities averaged (one network per run at every prediction), written to --out "
+                             "and shipped with --ship")
     parser.add_argument("--resume", action="store_true",
                         help="continue the stopped run in --out from its last finished epoch (same options)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -133,10 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     from .data import load_leaves
 
     recipe = Recipe(**{k: getattr(args, k) for k in RECIPE_OPTIONS})
-    if args.soup:
+    if args.soup or args.ensemble:
         try:
-            soup_runs(args.soup, args.data, args.out, args.ship, half=args.half, leaf_col=args.leaf_col,
-                      leaf_pattern=args.leaf_pattern)
+            combine_runs(args.soup or args.ensemble, args.data, args.out, args.ship, half=args.half,
+                         how="soup" if args.soup else "ensemble", guard=args.guard, leaf_col=args.leaf_col,
+                         leaf_pattern=args.leaf_pattern)
             return 0
         except SuiteError as exc:
             print(f"error: {exc}")
@@ -170,61 +177,70 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def soup_runs(runs: list, data_path, out: str | os.PathLike, ship: str | None = None, half: bool = False,
-              **load_options):
-    """Average finished runs (their ``--out`` folders) into one model, a uniform soup (Wortsman et al.
-    2022): fit its input guard on the training split, score it on the runs' shared test split, write
-    ``out`` like a run (``solution/``, ``report/``, ``run.json``) and, with ``ship``, ship it with the card.
-    Every run must come from the same data and split seed (the test split stays unseen by each)."""
+COMBINE = {"soup": "uniform soup", "ensemble": "ensemble"}  # how finished runs become one Solution
+
+
+def combine_runs(runs: list, data_path, out: str | os.PathLike, ship: str | None = None, half: bool = False,
+                 how: str = "soup", guard: str | None = None, **load_options):
+    """Combine finished runs (their ``--out`` folders) into one Solution: ``how="soup"`` averages their
+    weights (a uniform soup, Wortsman et al. 2022, one network); ``how="ensemble"`` keeps every network
+    and averages their probabilities. Fit its input guard on the training split, score it on the runs'
+    shared test split, write ``out`` like a run (``solution/``, ``report/``, ``run.json``) and, with
+    ``ship``, ship it with the card; its guard reads ``guard`` (default: the first run's). Every run
+    must come from the same data and split seed (the test split stays unseen by each)."""
     from types import SimpleNamespace
 
     from suite.core import Solution
+    from suite.core.ensemble import ensemble_solutions
     from suite.core.evaluation import write_report
     from suite.core.finetune import evaluate_solution
     from suite.core.soup import uniform_soup
 
     from .data import load_leaves
 
+    if how not in COMBINE:
+        raise SuiteError(f"runs combine as {' or '.join(COMBINE)}, not {how!r}")
     infos = []
     for run in map(Path, runs):
         if not (run / "run.json").is_file() or not (run / "solution" / "config.json").is_file():
             raise SuiteError(f"{run}: no run.json or solution/; is it a finished `python -m suite.agriculture.train` run?")
         infos.append(json.loads((run / "run.json").read_text()))
     recipes = [recorded_recipe(i) for i in infos]
-    if len({(r.seed, r.calibration) for r in recipes}) > 1:
-        raise SuiteError("runs to average must share their seed and calibration share (they fix the splits): "
-                         + ", ".join(f"{run}: {r.seed}, {r.calibration}" for run, r in zip(runs, recipes)))
+    if len({r.seed for r in recipes}) > 1:  # the seed fixes the test split (a calibration share does not)
+        raise SuiteError("runs to combine must share their seed (it fixes the test split): "
+                         + ", ".join(f"{run}: {r.seed}" for run, r in zip(runs, recipes)))
     started = time.perf_counter()
-    soup = uniform_soup([Solution.load(Path(run) / "solution") for run in runs])
-    soup.name = "tomato"
+    combine = uniform_soup if how == "soup" else ensemble_solutions
+    combined = combine([Solution.load(Path(run) / "solution") for run in runs])
+    combined.name = "tomato"
     import torch
 
     if torch.cuda.is_available():  # its guard and test scoring run where training ran
-        soup.model.to("cuda")
+        combined.model.to("cuda")
     data = load_leaves(data_path, **load_options)
-    splits = fit_guard(soup, data, recipes[0])
+    guard = guard or recipes[0].guard
+    splits = fit_guard(combined, data, recipes[0], reads=guard)
     test = data.subset(splits["test"])
     desc = f"test split of {data.source} ({len(test)} items, never trained on)"
-    report, probs = evaluate_solution(soup, test, data_desc=desc, seed=recipes[0].seed)
-    soup.metrics = {"data": desc, **report["metrics"], "ci95": report["ci95"]}
+    report, probs = evaluate_solution(combined, test, data_desc=desc, seed=recipes[0].seed)
+    combined.metrics = {"data": desc, **report["metrics"], "ci95": report["ci95"]}
     out = Path(out)
-    write_report(report, out / "report", test.labels, probs, title=f"tomato: uniform soup of {len(runs)} runs")
-    soup.save(out / "solution")
-    recipe = Recipe(**{**vars(recipes[0]), "augment": "+".join(r.augment for r in recipes),
-                       "extra": {"soup": [str(run) for run in runs]}})
+    write_report(report, out / "report", test.labels, probs, title=f"tomato: {COMBINE[how]} of {len(runs)} runs")
+    combined.save(out / "solution")
+    recipe = Recipe(**{**vars(recipes[0]), "augment": "+".join(r.augment for r in recipes), "guard": guard,
+                       "extra": {how: [str(run) for run in runs]}})
     seconds = sum(i.get("seconds") or 0 for i in infos) + time.perf_counter() - started
-    command = "\n".join([_recorded_command(run, i, r, data_path).split(" --ship")[0]
-                         for run, i, r in zip(runs, infos, recipes)] + [
-        f"python -m suite.agriculture.train --data {data_path} --out {out} --soup {' '.join(map(str, runs))}"
-        + (f" --ship {ship}" if ship else "") + (" --half" if half else "")])
+    command = "\n".join([_recipe_command(run, r, data_path) for run, r in zip(runs, recipes)] + [
+        f"python -m suite.agriculture.train --data {data_path} --out {out} --{how} {' '.join(map(str, runs))}"
+        + f" --guard {guard}" + (f" --ship {ship}" if ship else "") + (" --half" if half else "")])
     (out / "run.json").write_text(json.dumps({"recipe": vars(recipe), "seconds": seconds,
                                               "data": str(data_path), "command": command}, indent=2))
     accuracy, ci = report["metrics"]["accuracy"], report["ci95"]["accuracy"]
-    print(f"soup of {len(runs)} runs: test accuracy {accuracy:.4f} 95% CI {ci}")
+    print(f"{COMBINE[how]} of {len(runs)} runs: test accuracy {accuracy:.4f} 95% CI {ci}")
     if ship:
-        _ship(SimpleNamespace(solution=soup, report=report), data, ship, recipe, seconds, command, half)
+        _ship(SimpleNamespace(solution=combined, report=report), data, ship, recipe, seconds, command, half)
         print(f"solution with model card written to {ship}")
-    return soup, report
+    return combined, report
 
 
 def ship_run(run: str | os.PathLike, data_path, ship: str | None, half: bool = False, guard: str | None = None,
@@ -282,10 +298,16 @@ def recorded_recipe(info: dict) -> Recipe:
 
 def _recorded_command(run, info: dict, recipe: Recipe, data_path) -> str:
     """The command a finished run recorded, or the one that reproduces its recipe (runs before it was recorded)."""
+    return info.get("command") or _recipe_command(run, recipe, data_path)
+
+
+def _recipe_command(run, recipe: Recipe, data_path) -> str:
+    """The command that trains ``recipe`` into ``run`` with today's defaults (a recorded command names
+    only the options off the defaults of its day)."""
     from types import SimpleNamespace
 
-    return info.get("command") or _command(SimpleNamespace(data=data_path, out=str(run), ship=None, leaf_col=None,
-                                                           leaf_pattern=None, **vars(recipe)))
+    return _command(SimpleNamespace(data=data_path, out=str(run), ship=None, leaf_col=None, leaf_pattern=None,
+                                    **vars(recipe)))
 
 
 def _shipped_report(ship, trained, data, report: dict, seed: int = 0) -> dict | None:

@@ -49,6 +49,15 @@ def find_target_layer(model: nn.Module, x: torch.Tensor) -> str:
     return candidates[-1][0]
 
 
+def target_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
+    """The Grad-CAM target of each network in ``model``: one layer, or one per ensemble member."""
+    from .ensemble import EnsembleModel, member_models
+
+    if not isinstance(model, EnsembleModel):
+        return [find_target_layer(model, x)]
+    return [f"members.{i}.{find_target_layer(m, x)}" for i, m in enumerate(member_models(model))]
+
+
 def _min_max(maps: torch.Tensor) -> torch.Tensor:
     """Scale each map to [0, 1] with high = more evidence (MONAI's default normaliser inverts)."""
     flat = maps.flatten(1)
@@ -63,7 +72,8 @@ def gradcam(model: nn.Module, x: torch.Tensor, class_idx: int | list[int] | None
     """Grad-CAM maps ``(B, H, W)`` or ``(B, D, H, W)`` in [0, 1] for a batch ``x`` of model inputs.
 
     ``class_idx`` is the class to explain (default: each input's predicted class); ``layer`` names
-    the target module (default: :func:`find_target_layer`).
+    the target module (default: :func:`find_target_layer`; for an ensemble, the mean of the maps at
+    each member's own target layer, each taken through the ensemble's output).
     """
     from monai.visualize import GradCAM
 
@@ -75,8 +85,8 @@ def gradcam(model: nn.Module, x: torch.Tensor, class_idx: int | list[int] | None
     device = next(model.parameters()).device
     x = x.to(device)
     try:
-        layer = layer or find_target_layer(model, x)
-        cam = GradCAM(nn_module=model, target_layers=layer, postprocessing=_min_max)
+        layers = [layer] if layer else target_layers(model, x)
+        cams = [GradCAM(nn_module=model, target_layers=name, postprocessing=_min_max) for name in layers]
         with torch.enable_grad():
             x = x.detach().clone().requires_grad_(True)  # gradients flow even through a frozen backbone
             # one input at a time: MONAI scores a batch as logits[:, class_idx], which mixes the
@@ -86,7 +96,10 @@ def gradcam(model: nn.Module, x: torch.Tensor, class_idx: int | list[int] | None
                     class_idx = model(x).argmax(-1).tolist()
             elif not isinstance(class_idx, (list, tuple)):
                 class_idx = [int(class_idx)] * len(x)
-            maps = torch.cat([cam(x[i:i + 1], class_idx=int(c)) for i, c in enumerate(class_idx)])
+            maps = torch.cat([torch.stack([cam(x[i:i + 1], class_idx=int(c)) for cam in cams]).mean(0)
+                              for i, c in enumerate(class_idx)])
+            if len(cams) > 1:
+                maps = _min_max(maps)
     finally:
         model.train(was_training)
     maps = maps.detach().float().cpu()[:, 0]

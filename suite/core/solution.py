@@ -204,9 +204,7 @@ class Solution:
 
             model = segmentation_model_from_config(mcfg, pretrained=pretrained_base)
         else:
-            model = create_model(mcfg["spec"], num_classes=mcfg["num_classes"], in_chans=mcfg.get("in_chans"),
-                                 pretrained=pretrained_base, task=mcfg["task"], dropout=mcfg.get("dropout", 0.0),
-                                 head_hidden=mcfg.get("head_hidden", 0))
+            model = _classifier_from_config(mcfg, pretrained_base)
         stored = load_state_dict(_weights_path(path, wcfg.get("file")))
         state = model.state_dict()
         factored = list((wcfg.get("low_rank") or {}).get("keys", []))
@@ -470,6 +468,27 @@ def _low_rank_factors(state: dict, reference: dict, stored: dict, rank: int) -> 
         if norm == 0 or float(torch.linalg.norm(delta - a @ b)) <= LOW_RANK_TOLERANCE * norm:
             found[k] = (a.to(value.dtype).contiguous(), b.to(value.dtype).contiguous())
     return found
+
+
+def _classifier_from_config(mcfg: dict, pretrained: bool):
+    """The (untrained) classifier a Solution's ``model`` config describes: one network, or an ensemble of
+    ``members`` networks of one spec (see ``suite.core.ensemble``)."""
+    def build():
+        return create_model(mcfg["spec"], num_classes=mcfg["num_classes"], in_chans=mcfg.get("in_chans"),
+                            pretrained=pretrained, task=mcfg["task"], dropout=mcfg.get("dropout", 0.0),
+                            head_hidden=mcfg.get("head_hidden", 0))
+
+    members = mcfg.get("members")
+    if members is None:
+        return build()
+    if not isinstance(members, int) or not 2 <= members <= MAX_MEMBERS:
+        raise SuiteError(f"model.members must be a whole number from 2 to {MAX_MEMBERS}, got {members!r}")
+    from .ensemble import EnsembleModel
+
+    return EnsembleModel([build() for _ in range(members)])
+
+
+MAX_MEMBERS = 16  # networks in one ensemble Solution (a bound on what an edited config can make loading build)
 
 
 def _solution_class(cls: type, kind: str | None, path: Path) -> type:
