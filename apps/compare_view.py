@@ -33,8 +33,16 @@ COMPARISONS: dict[str, list[tuple[str, str, str]]] = {
          "benchmarks/agriculture_splits.py --recipes field_mix288c --runs runs/cpu288 --name agriculture_cpu288c"),
         ("Averaging several runs (ensembles): accuracy against the number of runs averaged, splits 0-2",
          "agriculture_ensembles", "benchmarks/agriculture_ensembles.py --runs runs/cpu288 --splits 0 1 2"),
+        ("The shipped ensemble's recipe (three runs averaged) on splits 0-2", "agriculture_ensemble3",
+         "benchmarks/agriculture_ensembles.py --splits 0 1 2 --recipes field_mix288 field_mix288c light288 "
+         "--name agriculture_ensemble3"),
+        ("What one photo costs: the one-network model vs the ensemble", "agriculture_latency",
+         "benchmarks/agriculture_latency.py"),
         ("Unknown or not a leaf: how often the shipped model refuses a photo", "agriculture_guard",
          "benchmarks/agriculture_guard.py"),
+        ("Robustness to field conditions: `light`, the shipped `field_mix` model and the shipped ensemble",
+         "agriculture_robustness_ensemble", "benchmarks/agriculture_robustness.py --soup "
+         "suite/agriculture/solutions/tomato_ensemble --name agriculture_robustness_ensemble"),
         ("Robustness to field conditions: the shipped 288 px recipe (`field_mix`) vs `light`",
          "agriculture_robustness288", "benchmarks/agriculture_robustness.py"),
         ("Robustness to field conditions: 224 px runs, `field` vs `light`", "agriculture_robustness",

@@ -19,6 +19,7 @@ _EXPORTS = {
     "load_state_dict": "weights", "save_state_dict": "weights",
     "read_image": "io",
     "teacher_targets": "distill",
+    "ensemble_solutions": "ensemble", "EnsembleModel": "ensemble", "uniform_soup": "soup",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
