@@ -51,7 +51,7 @@ def main(argv=None) -> int:
                     f"{figures['predict_proba_ms']:.0f} | {figures['gradcam_ms']:.0f} | {figures['peak_rss_mb']:.0f} |")
     text = "\n".join([f"One 288 px tomato test photo; medians over {a.repeats} calls (Grad-CAM: "
                       f"{max(3, a.repeats // 4)}); {machine}. Peak memory is the process's so far, so the second "
-                      "row includes the first solution.", "",
+                      "row includes the first solution; the first row's loading time includes the first model build.", "",
                       "| solution | load (s) | diagnosis with guard (ms) | prediction only (ms) | Grad-CAM (ms) | "
                       "peak memory (MB) |", "|---|---|---|---|---|---|", *rows])
     publish("agriculture_latency", text, {"machine": machine, "repeats": a.repeats, "solutions": raw})

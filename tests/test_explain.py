@@ -53,6 +53,8 @@ def test_gradcam_batch_equals_one_at_a_time():
     single = np.concatenate([gradcam(net, x[i:i + 1]) for i in range(2)])
     np.testing.assert_allclose(batch, single, atol=1e-6)
     assert batch[0, 4:12, 20:28].mean() > 0.9
+    # no hook stays on the model (an app explains many photos with one cached model)
+    assert not any(m._forward_hooks or m._backward_hooks for m in net.modules())
 
 
 def test_gradcam_3d_points_at_the_bright_cube():
@@ -85,6 +87,25 @@ def test_lite0_target_layer_and_overlay(chelsea):
     assert find_target_layer(model, solution.transform(chelsea)[None]) == "backbone.bn2"
     assert cam.shape == (128, 128) and shown.shape == (128, 128, 3) and shown.dtype == np.uint8
     assert 0 <= k < 1000 and cam.max() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_maps_equal_monai_gradcam():
+    """The suite's one-pass Grad-CAM gives MONAI's maps (same weighting, ReLU, upsampling)."""
+    import copy
+
+    from monai.visualize import GradCAM
+
+    from suite.core.explain import _min_max
+
+    torch.manual_seed(0)
+    model = create_model("embedded:efficientnet_lite0", num_classes=3).eval()
+    x = torch.randn(2, 3, 96, 96)
+    ours = gradcam(model, x, class_idx=[2, 0])
+    reference = copy.deepcopy(model)  # MONAI leaves its hooks on the model it is given
+    cam = GradCAM(nn_module=reference, target_layers="backbone.bn2", postprocessing=_min_max)
+    theirs = torch.cat([cam(x[i:i + 1].clone().requires_grad_(True), class_idx=c) for i, c in enumerate([2, 0])])
+    np.testing.assert_allclose(ours, theirs.detach().numpy()[:, 0], atol=1e-5)
+    assert not np.allclose(ours[0], ours[1], atol=1e-2)  # two inputs, two classes: two different maps
 
 
 def test_overlay_resizes_and_blends():

@@ -1,6 +1,7 @@
-"""Grad-CAM for image models, 2D and 3D, through ``monai.visualize.GradCAM``.
+"""Grad-CAM for image models, 2D and 3D (Selvaraju et al. 2017, as ``monai.visualize.GradCAM``).
 
 ``gradcam(model, x)`` returns one map per input in [0, 1], shaped like the input's spatial dims.
+An ensemble's map is the mean of the maps at each member's target layer, all from one pass.
 The target layer is found automatically: the last module, in execution order, whose output is
 still a spatial feature map (``(B, C, H, W)`` or ``(B, C, D, H, W)`` with more than one position),
 which is the final convolutional stage of timm, torchvision and MONAI backbones.
@@ -72,11 +73,9 @@ def gradcam(model: nn.Module, x: torch.Tensor, class_idx: int | list[int] | None
     """Grad-CAM maps ``(B, H, W)`` or ``(B, D, H, W)`` in [0, 1] for a batch ``x`` of model inputs.
 
     ``class_idx`` is the class to explain (default: each input's predicted class); ``layer`` names
-    the target module (default: :func:`find_target_layer`; for an ensemble, the mean of the maps at
-    each member's own target layer, each taken through the ensemble's output).
+    the target module (default: :func:`target_layers`: for an ensemble, each member's own, the maps
+    averaged, every one taken through the ensemble's output).
     """
-    from monai.visualize import GradCAM
-
     if not torch.is_tensor(x) or x.ndim not in (4, 5):
         raise SuiteError(f"Grad-CAM needs an image batch (B, C, H, W) or volume batch (B, C, D, H, W), "
                          f"got {getattr(x, 'shape', type(x).__name__)}")
@@ -84,26 +83,54 @@ def gradcam(model: nn.Module, x: torch.Tensor, class_idx: int | list[int] | None
     model.eval()
     device = next(model.parameters()).device
     x = x.to(device)
+    hooks = []
     try:
         layers = [layer] if layer else target_layers(model, x)
-        cams = [GradCAM(nn_module=model, target_layers=name, postprocessing=_min_max) for name in layers]
+        modules = dict(model.named_modules())
+        seen: dict[str, torch.Tensor] = {}
+
+        def keep(name):
+            def hook(_m, _inp, out):
+                seen[name] = out
+                if out.requires_grad:
+                    out.retain_grad()
+            return hook
+
+        hooks = [modules[name].register_forward_hook(keep(name)) for name in layers]
+        if class_idx is None:
+            with torch.no_grad():
+                class_idx = model(x).argmax(-1).tolist()
+        elif not isinstance(class_idx, (list, tuple)):
+            class_idx = [int(class_idx)] * len(x)
         with torch.enable_grad():
-            x = x.detach().clone().requires_grad_(True)  # gradients flow even through a frozen backbone
-            # one input at a time: MONAI scores a batch as logits[:, class_idx], which mixes the
-            # classes of every input into each input's gradient
-            if class_idx is None:
-                with torch.no_grad():
-                    class_idx = model(x).argmax(-1).tolist()
-            elif not isinstance(class_idx, (list, tuple)):
-                class_idx = [int(class_idx)] * len(x)
-            maps = torch.cat([torch.stack([cam(x[i:i + 1], class_idx=int(c)) for cam in cams]).mean(0)
-                              for i, c in enumerate(class_idx)])
-            if len(cams) > 1:
-                maps = _min_max(maps)
+            # one input at a time, so each input's gradient is that of its own class score only
+            maps = torch.cat([_maps_of_one(model, x[i:i + 1], int(c), layers, seen) for i, c in enumerate(class_idx)])
     finally:
         model.train(was_training)
+        for h in hooks:
+            h.remove()
     maps = maps.detach().float().cpu()[:, 0]
     return np.nan_to_num(maps.numpy(), nan=0.0).clip(0.0, 1.0)
+
+
+def _maps_of_one(model: nn.Module, x: torch.Tensor, class_idx: int, layers: list[str], seen: dict) -> torch.Tensor:
+    """The Grad-CAM map ``(1, 1, *spatial)`` of one input: one forward and one backward pass; the mean
+    over ``layers`` of each layer's map (channels weighted by their mean gradient, ReLU, upsampled)."""
+    x = x.detach().clone().requires_grad_(True)  # gradients flow even through a frozen backbone
+    model.zero_grad(set_to_none=True)
+    model(x)[:, class_idx].sum().backward()
+    mode = "bilinear" if x.ndim == 4 else "trilinear"
+    maps = []
+    for name in layers:
+        acti = seen[name]
+        if acti.grad is None:
+            raise SuiteError(f"Grad-CAM: no gradient reached layer {name!r}")
+        weights = acti.grad.flatten(2).mean(2).view(*acti.shape[:2], *[1] * (acti.ndim - 2))
+        cam = nn.functional.relu((weights * acti).sum(1, keepdim=True))
+        cam = nn.functional.interpolate(cam, size=x.shape[2:], mode=mode, align_corners=False)
+        maps.append(_min_max(cam.detach()))
+    mean = torch.stack(maps).mean(0)
+    return mean if len(maps) == 1 else _min_max(mean)
 
 
 def overlay(image, cam: np.ndarray, alpha: float = 0.45, colormap: str = "jet") -> np.ndarray:
