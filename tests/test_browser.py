@@ -139,4 +139,11 @@ def test_leaf_photo_on_the_plant_disease_page(browser, app_url):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-leaf.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
+    # the ready-made ensemble diagnoses the same upload; its own model card is the one shown
+    page.get_by_text("ready-made tomato ensemble").click()
+    page.get_by_text("Model card").click()
+    page.get_by_text("tomato_ensemble: tomato leaf disease detection").wait_for(timeout=120_000)
+    page.get_by_text("Grad-CAM: where the model looked").first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "browser-leaf-ensemble.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
