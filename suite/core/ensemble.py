@@ -85,11 +85,6 @@ class EnsembleModel(nn.Module):
                 "members": len(self.members)}
 
 
-def member_models(model: nn.Module) -> list[nn.Module]:
-    """The networks inside ``model``: an ensemble's members, or the model itself."""
-    return list(model.members) if isinstance(model, EnsembleModel) else [model]
-
-
 def ensemble_solutions(solutions: Sequence, name: str | None = None):
     """One Solution whose model averages the probabilities of ``solutions`` (copies of their models).
 

@@ -51,12 +51,14 @@ def find_target_layer(model: nn.Module, x: torch.Tensor) -> str:
 
 
 def target_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
-    """The Grad-CAM target of each network in ``model``: one layer, or one per ensemble member."""
-    from .ensemble import EnsembleModel, member_models
+    """The Grad-CAM target of each network in ``model``: one layer, or one per ensemble member (the
+    members share one architecture, so the first one's layer names them all)."""
+    from .ensemble import EnsembleModel
 
     if not isinstance(model, EnsembleModel):
         return [find_target_layer(model, x)]
-    return [f"members.{i}.{find_target_layer(m, x)}" for i, m in enumerate(member_models(model))]
+    layer = find_target_layer(model.members[0], x)
+    return [f"members.{i}.{layer}" for i in range(len(model.members))]
 
 
 def _min_max(maps: torch.Tensor) -> torch.Tensor:
