@@ -77,8 +77,8 @@ def main(argv=None) -> int:
         shared.append(f"split {split}: {int((wrong > 0).sum())} photos wrong in at least one of {len(probs)} runs; "
                       + ", ".join(f"{c} in {m}" for m, c in enumerate(counts, 1)))
         wrong_in[str(split)] = counts
-    correct = sum(int((sum(pr.values()).argmax(1) == truth).sum()) for truth, pr in per_split.values())
-    n = sum(len(truth) for truth, _ in per_split.values())
+    hits = {s: sum(pr.values()).argmax(1) == truth for s, (truth, pr) in per_split.items()}  # every run averaged
+    correct, n = sum(int(h.sum()) for h in hits.values()), sum(len(h) for h in hits.values())
     lo, hi = wilson(correct, n)
     members = {s: sorted(pr) for s, (_, pr) in per_split.items()}
     text = "\n".join(rows) + (f"\n\nEvery run of a split averaged: {correct}/{n} = **{correct / n:.3f}** [{lo:.3f}, "
@@ -89,8 +89,7 @@ def main(argv=None) -> int:
                            "members": members, "accuracies": raw, "wrong_in_m_runs": wrong_in, "all_members": {"correct": correct, "n": n},
                            "seconds": round(time.perf_counter() - started, 1)})
     if a.update_card:
-        per_split = {s: float((sum(pr.values()).argmax(1) == truth).mean()) for s, (truth, pr) in per_split.items()}
-        print(update_card(a.update_card, members, per_split, correct, n, a.name))
+        print(update_card(a.update_card, members, {s: float(h.mean()) for s, h in hits.items()}, correct, n, a.name))
     return 0
 
 
